@@ -1,0 +1,113 @@
+"""Grounding contracts: a target phrase (plus optional clicks/box) → a soft mask.
+
+Coordinates are image pixels, x to the right and y down, boxes in XYXY order. Images are
+``(H, W, 3)`` float32 RGB in [0, 1]; masks are ``(H, W)`` float32 in [0, 1], feathered at the edge.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Point:
+    """A click in image pixels; ``positive=False`` marks a spot that is *not* the target."""
+
+    x: float
+    y: float
+    positive: bool = True
+
+
+@dataclass(frozen=True)
+class RegionPrompt:
+    """Clicks and/or a box the user gave for one target (UI or ``--click/--box``)."""
+
+    points: tuple[Point, ...] = ()
+    box_xyxy: tuple[float, float, float, float] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.points) or self.box_xyxy is not None
+
+    def check(self, height: int, width: int) -> None:
+        """Raise ValueError when a click or box falls outside a ``height``×``width`` image."""
+        for p in self.points:
+            if not (0 <= p.x < width and 0 <= p.y < height):
+                raise ValueError(
+                    f"Click ({p.x:g}, {p.y:g}) is outside the {width}×{height} image; "
+                    f"x must be in [0, {width}) and y in [0, {height})."
+                )
+        if self.box_xyxy is not None:
+            x0, y0, x1, y1 = self.box_xyxy
+            if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+                raise ValueError(
+                    f"Box {self.box_xyxy} is not a valid X0,Y0,X1,Y1 box inside the {width}×{height}"
+                    " image (need 0 ≤ X0 < X1 ≤ width and 0 ≤ Y0 < Y1 ≤ height)."
+                )
+
+
+@dataclass
+class Grounding:
+    """Where one target is.
+
+    mask: (H, W) float32 in [0, 1] at the image's resolution.
+    score: the method's confidence in [0, 1].
+    how: human-readable method for the explanation ("saliency + GrabCut", "click → SAM", …).
+    """
+
+    target: str
+    mask: np.ndarray
+    score: float
+    how: str
+    box_xyxy: tuple[float, float, float, float] | None = None
+
+    @property
+    def area_fraction(self) -> float:
+        return float(self.mask.mean())
+
+
+class GroundingError(ValueError):
+    """The target could not be found. The message tells the user what to do instead."""
+
+    def __init__(self, target: str, message: str | None = None):
+        self.target = target
+        super().__init__(
+            message
+            or f'I could not find "{target}" with the offline grounder. Click on it or drag a box '
+            "around it (CLI: --click X,Y or --box X0,Y0,X1,Y1), or install the full grounding "
+            "models with `restora models download grounding-dino-tiny sam-vit-base`."
+        )
+
+
+class Grounder(abc.ABC):
+    """Finds targets in one image at a time: ``set_image`` once, then ``ground`` many times.
+
+    Per-image work (saliency, embeddings) is cached between ``ground`` calls and dropped by
+    ``reset_image``.
+    """
+
+    name: str = "grounder"
+
+    @abc.abstractmethod
+    def set_image(self, image: np.ndarray) -> None:
+        """image: (H, W, 3) float32 RGB in [0, 1]."""
+
+    @abc.abstractmethod
+    def ground(
+        self,
+        target: str,
+        prompt: RegionPrompt | None = None,
+        others: np.ndarray | None = None,
+    ) -> Grounding:
+        """Find ``target``.
+
+        prompt: clicks/box for this target; when given they take precedence over the text.
+        others: (H, W) union of the masks of the other targets in the plan, used for
+            ``background`` ("everything else"). ``None`` when no other target was named.
+        Raises GroundingError when the target cannot be found.
+        """
+
+    def reset_image(self) -> None:
+        """Drop cached per-image state."""

@@ -1,0 +1,1 @@
+"""Restorers: image + per-pixel region maps → restored image."""
