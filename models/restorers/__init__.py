@@ -1,1 +1,20 @@
-"""Restorers: image + per-pixel region maps → restored image."""
+"""Restorers: image + per-pixel region maps → restored image.
+
+``load_restorer(backend)`` builds the restorer a backend uses; heavy modules are imported there.
+"""
+
+from __future__ import annotations
+
+from models.restorers.base import Restorer
+
+RESTORERS: dict[str, str] = {
+    "offline": "classical OpenCV restorer (no downloads)",
+}
+
+
+def load_restorer(backend: str = "offline") -> Restorer:
+    if backend == "offline":
+        from models.restorers.classical import ClassicalRestorer
+
+        return ClassicalRestorer()
+    raise ValueError(f"unknown restorer backend {backend!r}; available: {sorted(RESTORERS)}")

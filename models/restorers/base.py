@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from parsers.plan import EditPlan
+
 #: Called with (done, total) as a restorer makes progress.
 ProgressFn = Callable[[int, int], None]
 
@@ -95,5 +97,10 @@ class Restorer(abc.ABC):
         maps: RegionMaps,
         degradation: Degradation,
         progress: ProgressFn | None = None,
+        plan: EditPlan | None = None,
     ) -> RestoredImage:
-        """Restore ``image`` following ``maps``; ``degradation`` is the level fidelity 1 means."""
+        """Restore ``image`` following ``maps``; ``degradation`` is the level fidelity 1 means.
+
+        plan: the EditPlan being run, for restorers that condition on text (the diffusion
+            restorer derives its prompts from it); pixel restorers ignore it.
+        """

@@ -1,0 +1,257 @@
+"""The ``restora`` command line: run, parse, ground, batch, app.
+
+Exit status: 0 success; 1 the work could not be done (a target not found, a backend missing, a
+batch job failed); 2 bad input (unreadable image, malformed strength, bad option).
+Logs go to stderr; ``--json`` output and explanations go to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+app = typer.Typer(
+    name="restora",
+    help="Restore photos region by region from plain-language instructions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ClickOpt = Annotated[
+    list[str] | None,
+    typer.Option("--click", help="Positive click X,Y (pixels) on the first target; repeatable."),
+]
+NegClickOpt = Annotated[
+    list[str] | None,
+    typer.Option("--negative-click", help="Click X,Y on what is NOT the target; repeatable."),
+]
+BoxOpt = Annotated[str | None, typer.Option("--box", help="Box X0,Y0,X1,Y1 around the first target.")]
+BackendOpt = Annotated[
+    str, typer.Option("--backend", help="auto (full when its weights are installed, else offline), "
+                      "offline, or full.")
+]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def _numbers(text: str, count: int, what: str) -> list[float]:
+    parts = text.replace(" ", "").split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != count:
+        raise _fail(f"{what} must be {count} comma-separated numbers, got {text!r}.", 2)
+    return values
+
+
+def parse_prompt(clicks: list[str] | None, negative: list[str] | None, box: str | None):
+    """CLI strings → RegionPrompt (or None)."""
+    from models.grounding.base import Point, RegionPrompt
+
+    points = [Point(*_numbers(c, 2, "--click"), positive=True) for c in clicks or []]
+    points += [Point(*_numbers(c, 2, "--negative-click"), positive=False) for c in negative or []]
+    box_xyxy = tuple(_numbers(box, 4, "--box")) if box else None
+    prompt = RegionPrompt(tuple(points), box_xyxy)  # type: ignore[arg-type]
+    return prompt if prompt else None
+
+
+def _default_output(image: Path, suffix: str) -> Path:
+    return image.with_name(f"{image.stem}_{suffix}.png")
+
+
+def _check_output(out: Path, image: Path, overwrite: bool) -> None:
+    if out.resolve() == image.resolve():
+        raise _fail(f"Output '{out}' is the input image; Restora never overwrites your original.", 2)
+    if out.suffix.lower() != ".png":
+        raise _fail(f"Output '{out}' must end in .png (Restora writes lossless PNG).", 2)
+    if out.exists() and not overwrite:
+        raise _fail(f"'{out}' already exists; pass --overwrite to replace it.", 2)
+
+
+def _load(image: Path):
+    from assistant.imageio import ImageReadError, load_image
+
+    try:
+        return load_image(image)
+    except ImageReadError as err:
+        raise _fail(str(err), 2) from err
+
+
+@app.command()
+def run(
+    image: Annotated[Path, typer.Argument(help="Photo to restore (JPEG, PNG, WebP, TIFF, BMP).")],
+    instruction: Annotated[str, typer.Argument(help='E.g. "make the dog clear with 0.5".')],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output PNG "
+                      "(default: IMAGE_restored.png beside the input).")] = None,
+    backend: BackendOpt = "auto",
+    json_report: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here.")] = None,
+    click: ClickOpt = None,
+    negative_click: NegClickOpt = None,
+    box: BoxOpt = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    lens_blur: Annotated[bool, typer.Option(help="Let 'bokeh' regions get synthetic lens blur.")] = True,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
+) -> None:
+    """Restore IMAGE following INSTRUCTION and write a PNG."""
+    from assistant.imageio import save_png
+    from assistant.pipeline import BACKENDS, RunOptions
+    from assistant.session import Session
+
+    _setup_logging(verbose)
+    if backend not in BACKENDS:
+        raise _fail(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}.", 2)
+    out = output or _default_output(image, "restored")
+    _check_output(out, image, overwrite)
+    if json_report is not None and json_report.exists() and not overwrite:
+        raise _fail(f"'{json_report}' already exists; pass --overwrite to replace it.", 2)
+    loaded = _load(image)
+    prompt = parse_prompt(click, negative_click, box)
+    session = Session(loaded, RunOptions(backend=backend, lens_blur=lens_blur))  # type: ignore[arg-type]
+    reply = session.send(instruction, prompt=prompt)
+    if not reply.ok:
+        raise _fail(reply.text, reply.status)
+    if reply.result is None:
+        typer.echo(reply.text)
+        raise _fail("The instruction asked for no restoration, so no image was written.", 1)
+    save_png(reply.result.image, out, overwrite=overwrite)
+    typer.echo(reply.text)
+    typer.echo(f"Saved {out}")
+    if json_report is not None:
+        report = reply.result.report()
+        report.update(input=str(image), output=str(out), instruction=instruction)
+        json_report.parent.mkdir(parents=True, exist_ok=True)
+        json_report.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+@app.command()
+def parse(
+    text: Annotated[str, typer.Argument(help="An instruction, e.g. 'make the dog clear with 0.5'.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the EditPlan JSON contract.")] = False,
+) -> None:
+    """Show how Restora understands TEXT (the EditPlan)."""
+    from parsers import InstructionError
+    from parsers import parse as parse_text
+
+    try:
+        plan = parse_text(text)
+    except InstructionError as err:
+        raise _fail(str(err), 2) from err
+    if as_json:
+        typer.echo(plan.to_json())
+        return
+    if plan.command:
+        typer.echo(f"command: {plan.command}")
+    for edit in plan.edits:
+        fid = "auto" if edit.fidelity is None else f"{edit.fidelity:g}"
+        typer.echo(f"{edit.action:8s} {edit.target!r} fidelity={fid}")
+    if plan.message:
+        typer.echo(plan.message)
+
+
+@app.command()
+def ground(
+    image: Annotated[Path, typer.Argument(help="Photo to search.")],
+    target: Annotated[str, typer.Argument(help='What to find, e.g. "main subject", "faces".')],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Mask PNG to write "
+                      "(default: IMAGE_mask.png).")] = None,
+    click: ClickOpt = None,
+    negative_click: NegClickOpt = None,
+    box: BoxOpt = None,
+    backend: BackendOpt = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+) -> None:
+    """Find TARGET in IMAGE and write its soft mask as an 8-bit PNG at the image's size."""
+    import time
+
+    import numpy as np
+    from PIL import Image
+
+    from assistant.pipeline import BACKENDS, BackendUnavailable, resolve_backends
+    from models.grounding import load_grounder
+    from models.grounding.base import GroundingError
+
+    if backend not in BACKENDS:
+        raise _fail(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}.", 2)
+    out = output or _default_output(image, "mask")
+    _check_output(out, image, overwrite)
+    loaded = _load(image)
+    prompt = parse_prompt(click, negative_click, box)
+    try:
+        if prompt:
+            prompt.check(loaded.rgb.shape[0], loaded.rgb.shape[1])
+        t0 = time.perf_counter()
+        stage = resolve_backends(backend, ("grounding",))["grounding"]  # type: ignore[arg-type]
+        grounder = load_grounder(stage)
+        grounder.set_image(loaded.rgb)
+        found = grounder.ground(target.strip().lower(), prompt)
+        seconds = time.perf_counter() - t0
+    except (GroundingError, BackendUnavailable) as err:
+        raise _fail(str(err), 1) from err
+    except ValueError as err:
+        raise _fail(str(err), 2) from err
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((np.clip(found.mask, 0, 1) * 255 + 0.5).astype(np.uint8), "L").save(out)
+    report = {"target": found.target, "how": found.how, "score": round(found.score, 4),
+              "mask_area_fraction": round(found.area_fraction, 4), "box_xyxy": found.box_xyxy,
+              "time_s": round(seconds, 4), "output": str(out)}
+    typer.echo(json.dumps(report) if as_json else
+               f"Found {target!r} by {found.how} ({found.area_fraction:.0%} of the image); saved {out}")
+
+
+@app.command()
+def batch(
+    file: Annotated[Path, typer.Argument(help="YAML instruction file (a list of jobs).")],
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Run a scripted instruction file: each job is one photo and a conversation of instructions."""
+    from assistant.batch import BatchFileError, load_jobs, run_jobs
+
+    try:
+        jobs = load_jobs(file)
+    except BatchFileError as err:
+        raise _fail(str(err), 2) from err
+    outcomes = run_jobs(jobs, overwrite=overwrite, quiet=quiet)
+    failed = [o for o in outcomes if not o.ok]
+    for o in outcomes:
+        status = "ok  " if o.ok else "FAIL"
+        typer.echo(f"{status} {o.job.name}: {o.message}")
+    typer.echo(f"{len(outcomes) - len(failed)} of {len(outcomes)} jobs succeeded.")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("app")
+def app_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+    backend: BackendOpt = "auto",
+) -> None:
+    """Launch the chat UI in the browser (http://HOST:PORT)."""
+    import app as ui
+
+    ui.main(host=host, port=port, backend=backend)
+
+
+def main() -> None:  # python -m assistant
+    app()

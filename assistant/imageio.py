@@ -1,0 +1,211 @@
+"""Reading and writing users' photos the way a real tool should.
+
+Reads JPEG, PNG, WebP, TIFF and BMP (and whatever else Pillow opens): grayscale, palette, RGBA
+(alpha kept and written back), 16-bit, EXIF orientation applied. Every image inside Restora is
+``(H, W, 3)`` float32 RGB in [0, 1]; alpha travels beside it.
+
+Pixel limit: images above MAX_PIXELS (default 50 megapixels, overridable with the
+``RESTORA_MAX_PIXELS`` environment variable) are refused with a clear message, which also
+protects against decompression bombs (a tiny file that claims a huge size).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+logger = logging.getLogger(__name__)
+
+#: Largest image Restora opens, in pixels. 50 MP covers every consumer camera.
+MAX_PIXELS = int(os.environ.get("RESTORA_MAX_PIXELS", 50_000_000))
+#: Extensions Restora writes outputs with; PNG is lossless and keeps 16-bit and alpha.
+OUTPUT_SUFFIXES = (".png",)
+
+
+class ImageReadError(ValueError):
+    """The file is not an image Restora can read. The message says why and what to do."""
+
+
+@dataclass
+class LoadedImage:
+    """A photo as Restora works with it.
+
+    rgb: (H, W, 3) float32 RGB in [0, 1], EXIF orientation applied.
+    alpha: (H, W) float32 in [0, 1], or None when the file had no transparency.
+    bit_depth: 8 or 16 (bits per channel of the source; outputs keep it).
+    jpeg_quality: IJG quality factor read from the file's quantization tables, or None.
+    source: path of the file, or None for in-memory images.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+    bit_depth: int = 8
+    grayscale: bool = False
+    jpeg_quality: int | None = None
+    format: str | None = None
+    source: Path | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)"""
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+    def with_rgb(self, rgb: np.ndarray) -> LoadedImage:
+        """A copy with new pixels and the same alpha, depth and provenance."""
+        return LoadedImage(rgb, self.alpha, self.bit_depth, self.grayscale, self.jpeg_quality,
+                           self.format, self.source)
+
+
+def _check_pixels(width: int, height: int, what: str) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageReadError(f"{what} has no pixels ({width}×{height}).")
+    if width * height > MAX_PIXELS:
+        raise ImageReadError(
+            f"{what} is {width}×{height} = {width * height / 1e6:.1f} megapixels, above Restora's "
+            f"limit of {MAX_PIXELS / 1e6:.0f} megapixels. Downscale it first, or raise the limit "
+            "with the RESTORA_MAX_PIXELS environment variable if you trust the file."
+        )
+
+
+def from_pil(img: Image.Image, source: Path | None = None) -> LoadedImage:
+    """Convert a PIL image (any mode) to a LoadedImage, applying EXIF orientation."""
+    what = f"'{source}'" if source else "The image"
+    _check_pixels(img.width, img.height, what)
+    jpeg_quality = None
+    if img.format == "JPEG" and source is not None:
+        from models.quality import jpeg_quality_from_file
+
+        jpeg_quality = jpeg_quality_from_file(source)
+    fmt = img.format
+    img = ImageOps.exif_transpose(img)
+    mode = img.mode
+    bit_depth = 16 if mode in ("I;16", "I;16B", "I;16L", "I", "RGB;16", "RGBA;16") else 8
+    alpha = None
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float32)
+        scale = 65535.0 if arr.max(initial=0) > 255 or bit_depth == 16 else 255.0
+        gray = np.clip(arr / scale, 0.0, 1.0)
+        rgb = np.repeat(gray[..., None], 3, axis=2)
+    elif mode == "F":
+        gray = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+        rgb = np.repeat(gray[..., None], 3, axis=2)
+    else:
+        has_alpha = mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info)
+        if has_alpha:
+            rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+            rgb, alpha = rgba[..., :3], rgba[..., 3]
+        else:
+            rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    grayscale = mode in ("L", "LA", "1", "I;16", "I;16B", "I;16L", "I", "F")
+    return LoadedImage(np.ascontiguousarray(rgb, dtype=np.float32), alpha, bit_depth, grayscale,
+                       jpeg_quality, fmt, source)
+
+
+def _rawmode(img: Image.Image) -> str:
+    args = img.tile[0].args if img.tile else ""
+    return args if isinstance(args, str) else str(args[0]) if args else ""
+
+
+#: EXIF orientation → (rotate k×90° counter-clockwise, then flip left-right?) for numpy arrays.
+_ORIENT = {2: (0, True), 3: (2, False), 4: (2, True), 5: (3, True), 6: (3, False), 7: (1, True),
+           8: (1, False)}
+
+
+def _read_deep_rgb(path: Path, orientation: int) -> LoadedImage:
+    """16-bit colour files, which Pillow would truncate to 8 bits: decode with OpenCV."""
+    import cv2
+
+    data = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    if data is None or data.dtype != np.uint16 or data.ndim != 3:
+        raise ImageReadError(f"'{path}' is a 16-bit colour image OpenCV could not decode.")
+    k, flip = _ORIENT.get(orientation, (0, False))
+    data = np.rot90(data, k)
+    if flip:
+        data = data[:, ::-1]
+    arr = data.astype(np.float32) / 65535.0
+    rgb = np.ascontiguousarray(arr[..., 2::-1])
+    alpha = np.ascontiguousarray(arr[..., 3]) if arr.shape[2] == 4 else None
+    return LoadedImage(rgb, alpha, 16, False, None, "PNG" if path.suffix.lower() == ".png" else "TIFF",
+                       path)
+
+
+def load_image(path: str | os.PathLike[str]) -> LoadedImage:
+    """Read a photo from disk. Raises ImageReadError with a specific message on any problem."""
+    p = Path(path)
+    if not p.exists():
+        raise ImageReadError(f"No file at '{p}'. Check the path.")
+    if p.is_dir():
+        raise ImageReadError(f"'{p}' is a folder; give the path of an image file.")
+    if p.stat().st_size == 0:
+        raise ImageReadError(f"'{p}' is empty (0 bytes); it is not an image.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                _check_pixels(img.width, img.height, f"'{p}'")
+                if img.mode in ("RGB", "RGBA") and ";16" in _rawmode(img):
+                    return _read_deep_rgb(p, img.getexif().get(0x0112, 1))
+                img.load()
+                return from_pil(img, source=p)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageReadError(
+            f"'{p}' claims an enormous size and looks like a decompression bomb ({err}); refusing it."
+        ) from err
+    except UnidentifiedImageError as err:
+        raise ImageReadError(
+            f"'{p}' is not an image Restora can read (expected JPEG, PNG, WebP, TIFF or BMP)."
+        ) from err
+    except OSError as err:
+        raise ImageReadError(f"'{p}' could not be decoded: {err}. The file may be truncated.") from err
+
+
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float in [0, 1] → uint8, rounding to nearest."""
+    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def to_pil(image: LoadedImage) -> Image.Image:
+    """8-bit PIL image (RGB or RGBA) for display; 16-bit data is reduced to 8 bits here."""
+    rgb = to_uint8(image.rgb)
+    if image.alpha is not None:
+        return Image.fromarray(np.dstack([rgb, to_uint8(image.alpha)]), "RGBA")
+    return Image.fromarray(rgb, "RGB")
+
+
+def save_png(image: LoadedImage, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write ``image`` as PNG, keeping alpha and 16-bit depth.
+
+    Refuses to write over an existing file unless ``overwrite``; never writes over
+    ``image.source`` (the user's original) at all.
+    """
+    p = Path(path)
+    if p.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ValueError(f"Output '{p}' must end in .png (Restora writes lossless PNG).")
+    if image.source is not None and p.exists() and p.resolve() == image.source.resolve():
+        raise ValueError(f"Refusing to overwrite the input image '{p}'; choose another output name.")
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"'{p}' already exists; pass --overwrite to replace it.")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if image.bit_depth == 16:
+        import cv2  # Pillow cannot write 16-bit RGB PNG; OpenCV can (BGR(A) order).
+
+        data = (np.clip(image.rgb, 0, 1) * 65535.0 + 0.5).astype(np.uint16)[..., ::-1]
+        if image.alpha is not None:
+            a = (np.clip(image.alpha, 0, 1) * 65535.0 + 0.5).astype(np.uint16)
+            data = np.dstack([data, a])
+        tmp = p.with_name(p.name + ".tmp.png")
+        if not cv2.imwrite(str(tmp), np.ascontiguousarray(data)):
+            raise OSError(f"could not write '{p}'")
+        tmp.replace(p)
+    else:
+        tmp = p.with_name(p.name + ".tmp")
+        to_pil(image).save(tmp, format="PNG")
+        tmp.replace(p)
+    logger.info("wrote %s", p)
+    return p

@@ -1,0 +1,261 @@
+"""One restoring turn: EditPlan + photo → grounded regions → region maps → restored photo.
+
+Data flows one way (DESIGN.md): plan → models.grounding → masks → models.restorers → image →
+assistant.explain. Each stage is timed; the RunResult carries everything the explanation and the
+JSON report need.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from assistant.imageio import LoadedImage
+from models.grounding.base import Grounding, GroundingError, RegionPrompt
+from models.restorers.base import Degradation, RegionMaps
+from parsers.plan import BACKGROUND, IMAGE, EditPlan
+
+logger = logging.getLogger(__name__)
+
+Backend = Literal["auto", "offline", "full"]
+BACKENDS: tuple[str, ...] = ("auto", "offline", "full")
+#: Called with (stage name, fraction done in [0, 1]).
+StageProgress = Callable[[str, float], None]
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run here; the message says what to install."""
+
+
+class TargetsNotFound(GroundingError):
+    """One or more targets of the plan could not be grounded; nothing was restored."""
+
+    def __init__(self, errors: list[GroundingError]):
+        self.errors = errors
+        super().__init__(errors[0].target, " ".join(str(e) for e in errors))
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Per-turn options, set by the CLI flags or the UI settings.
+
+    prompt: clicks/box for the first region the plan names (not ``background``).
+    """
+
+    backend: Backend = "auto"
+    prompt: RegionPrompt | None = None
+    lens_blur: bool = True
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+
+
+@dataclass
+class RegionReport:
+    """One edit as it ran: where its region came from and the fidelity used."""
+
+    target: str
+    action: str
+    fidelity: float | None  # as requested; None = automatic
+    fidelity_used: float
+    how: str
+    score: float
+    area_fraction: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "action": self.action,
+            "fidelity": self.fidelity,
+            "fidelity_used": round(self.fidelity_used, 4),
+            "how": self.how,
+            "score": round(self.score, 4),
+            "mask_area_fraction": round(self.area_fraction, 4),
+        }
+
+
+@dataclass
+class RunResult:
+    plan: EditPlan
+    image: LoadedImage
+    regions: list[RegionReport]
+    groundings: list[Grounding]
+    degradation: Degradation
+    backends: dict[str, str]
+    quality_before: dict[str, float]
+    quality_after: dict[str, float]
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    explanation: str = ""
+
+    def report(self) -> dict[str, Any]:
+        """The JSON report of ``restora run --json``."""
+        d = self.degradation
+        return {
+            "plan": self.plan.to_dict(),
+            "regions": [r.to_dict() for r in self.regions],
+            "backends": self.backends,
+            "degradation": {
+                "noise_sigma": round(d.noise_sigma, 2),
+                "blur_sigma": round(d.blur_sigma, 2),
+                "jpeg_quality": d.jpeg_quality,
+                "jpeg_quality_exact": d.jpeg_exact,
+            },
+            "quality": {
+                "before": {k: round(v, 4) for k, v in self.quality_before.items()},
+                "after": {k: round(v, 4) for k, v in self.quality_after.items()},
+            },
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "notes": self.notes,
+            "explanation": self.explanation,
+            "size": {"width": self.image.size[0], "height": self.image.size[1]},
+        }
+
+
+def resolve_backends(requested: Backend, stages: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Which backend runs each stage: ``{"grounding": "offline"|"full", "restorer": ...}``.
+
+    ``offline`` always can run; ``full`` needs downloaded weights and raises BackendUnavailable
+    (with what to install) when a stage's weights are missing; ``auto`` picks ``full`` for each
+    stage whose weights are present, else ``offline``.
+    """
+    from models.catalog import STAGES, full_stage_status
+
+    chosen: dict[str, str] = {}
+    for stage in stages or STAGES:
+        if requested == "offline":
+            chosen[stage] = "offline"
+            continue
+        ready, why = full_stage_status(stage)
+        if requested == "full" and not ready:
+            raise BackendUnavailable(why)
+        chosen[stage] = "full" if ready else "offline"
+    return chosen
+
+
+def ground_plan(grounder, plan: EditPlan, shape: tuple[int, int], prompt: RegionPrompt | None
+                ) -> list[Grounding]:
+    """Ground each distinct target of ``plan``; returns one Grounding per target, in plan order.
+
+    Named regions are found first, then ``image``, then ``background`` as the complement of the
+    named regions. The prompt (clicks/box) goes to the first target that is not ``background``.
+    All failures are collected and raised together as TargetsNotFound.
+    """
+    targets = plan.targets
+    prompted = next((t for t in targets if t != BACKGROUND), None)
+    found: dict[str, Grounding] = {}
+    errors: list[GroundingError] = []
+    for target in sorted(targets, key=lambda t: (t == BACKGROUND, t == IMAGE)):
+        others = None
+        if target == BACKGROUND:
+            named = [g.mask for t, g in found.items() if t not in (IMAGE, BACKGROUND)]
+            others = np.maximum.reduce(named) if named else None
+        try:
+            found[target] = grounder.ground(
+                target, prompt if (target == prompted and prompt) else None, others
+            )
+        except GroundingError as err:
+            errors.append(err)
+    if errors:
+        raise TargetsNotFound(errors)
+    return [found[t] for t in targets]
+
+
+def run_plan(
+    image: LoadedImage,
+    plan: EditPlan,
+    options: RunOptions | None = None,
+    progress: StageProgress | None = None,
+) -> RunResult:
+    """Run a plan with edits on ``image``. Raises TargetsNotFound, BackendUnavailable."""
+    from models.grounding import load_grounder
+    from models.quality import estimate_degradation, quality_scores
+    from models.restorers import load_restorer
+    from models.restorers.maps import AUTO_FIDELITY, MaskedEdit, build_region_maps
+
+    options = options or RunOptions()
+    if not plan.edits:
+        raise ValueError("run_plan needs a plan with at least one edit")
+    report = progress or (lambda stage, frac: None)
+    timings: dict[str, float] = {}
+    h, w = image.rgb.shape[:2]
+    if options.prompt:
+        options.prompt.check(h, w)
+
+    # 1. choose a backend per stage
+    backends = resolve_backends(options.backend)
+
+    # 2. ground every target
+    report("grounding", 0.0)
+    t0 = time.perf_counter()
+    grounder = load_grounder(backends["grounding"])
+    grounder.set_image(image.rgb)
+    try:
+        groundings = ground_plan(grounder, plan, (h, w), options.prompt)
+    finally:
+        grounder.reset_image()
+    by_target = {g.target: g for g in groundings}
+    timings["ground"] = time.perf_counter() - t0
+
+    # 3. per-pixel maps from all edits (later edits win where they overlap)
+    masked = [MaskedEdit(e.action, e.fidelity, by_target[e.target].mask) for e in plan.edits]
+    maps: RegionMaps = build_region_maps(h, w, masked)
+    if not options.lens_blur:
+        maps.bokeh = np.zeros_like(maps.bokeh)
+
+    # 4. estimate the degradation (what fidelity 1 means) and score the input
+    report("estimating", 0.3)
+    t0 = time.perf_counter()
+    degradation = estimate_degradation(image.rgb, jpeg_quality_hint=image.jpeg_quality)
+    quality_before = quality_scores(image.rgb)
+    timings["estimate"] = time.perf_counter() - t0
+
+    # 5. restore in one pass over the whole image
+    report("restoring", 0.4)
+    t0 = time.perf_counter()
+    restorer = load_restorer(backends["restorer"])
+    restored = restorer.restore(
+        image.rgb, maps, degradation,
+        progress=lambda done, total: report("restoring", 0.4 + 0.5 * done / max(total, 1)),
+        plan=plan,
+    )
+    out = np.where(maps.keep[..., None] >= 1.0, image.rgb, restored.image).astype(np.float32)
+    timings["restore"] = time.perf_counter() - t0
+
+    # 6. score the output
+    t0 = time.perf_counter()
+    quality_after = quality_scores(out)
+    timings["quality"] = time.perf_counter() - t0
+    report("done", 1.0)
+
+    regions = [
+        RegionReport(
+            target=e.target,
+            action=e.action,
+            fidelity=e.fidelity,
+            fidelity_used=AUTO_FIDELITY if e.fidelity is None else e.fidelity,
+            how=by_target[e.target].how,
+            score=by_target[e.target].score,
+            area_fraction=by_target[e.target].area_fraction,
+        )
+        for e in plan.edits
+    ]
+    return RunResult(
+        plan=plan,
+        image=image.with_rgb(out),
+        regions=regions,
+        groundings=groundings,
+        degradation=degradation,
+        backends={"parser": "rules", "grounding": f"{backends['grounding']} ({grounder.name})",
+                  "restorer": f"{backends['restorer']} ({restorer.name})"},
+        quality_before=quality_before,
+        quality_after=quality_after,
+        timings=timings,
+        notes=list(restored.notes),
+    )

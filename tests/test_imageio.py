@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from assistant import imageio
+from assistant.imageio import ImageReadError, load_image, save_png
+
+
+def _gradient(h=24, w=32) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    return np.dstack([x * 255 // (w - 1), y * 255 // (h - 1), (x + y) % 256]).astype(np.uint8)
+
+
+@pytest.mark.parametrize("fmt,suffix", [("PNG", ".png"), ("WEBP", ".webp"), ("TIFF", ".tif"),
+                                        ("BMP", ".bmp")])
+def test_lossless_formats_round_trip(tmp_path, fmt, suffix):
+    rgb = _gradient()
+    path = tmp_path / f"in{suffix}"
+    Image.fromarray(rgb).save(path, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    img = load_image(path)
+    assert img.rgb.dtype == np.float32 and img.rgb.shape == (24, 32, 3)
+    assert np.array_equal(imageio.to_uint8(img.rgb), rgb)
+    assert img.alpha is None and img.bit_depth == 8 and img.jpeg_quality is None
+
+
+def test_jpeg_reports_quality_from_file(tmp_path):
+    path = tmp_path / "in.jpg"
+    Image.fromarray(_gradient(64, 64)).save(path, quality=35)
+    img = load_image(path)
+    assert img.format == "JPEG"
+    assert img.jpeg_quality == 35
+
+
+def test_grayscale_becomes_three_equal_channels(tmp_path):
+    path = tmp_path / "g.png"
+    Image.fromarray(_gradient()[..., 0], "L").save(path)
+    img = load_image(path)
+    assert img.grayscale and img.rgb.shape == (24, 32, 3)
+    assert np.array_equal(img.rgb[..., 0], img.rgb[..., 2])
+
+
+def test_rgba_alpha_is_kept_through_save(tmp_path):
+    rgba = np.dstack([_gradient(), np.linspace(0, 255, 32, dtype=np.uint8)[None].repeat(24, 0)])
+    src = tmp_path / "a.png"
+    Image.fromarray(rgba, "RGBA").save(src)
+    img = load_image(src)
+    assert img.alpha is not None
+    out = save_png(img, tmp_path / "out.png")
+    back = np.asarray(Image.open(out))
+    assert back.shape == (24, 32, 4) and np.array_equal(back, rgba)
+
+
+def test_16bit_png_keeps_depth(tmp_path):
+    import cv2
+
+    data = (np.random.default_rng(0).random((20, 30, 3)) * 65535).astype(np.uint16)
+    src = tmp_path / "deep.png"
+    cv2.imwrite(str(src), data[..., ::-1])
+    img = load_image(src)
+    assert img.bit_depth == 16
+    # A 16-bit value survives that 8 bits could not represent.
+    assert np.allclose(img.rgb * 65535, data, atol=0.51)
+    out = save_png(img, tmp_path / "deep_out.png")
+    back = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert back.dtype == np.uint16 and np.array_equal(back, data)
+
+
+def test_16bit_grayscale(tmp_path):
+    data = (np.arange(20 * 30).reshape(20, 30) * 100).astype(np.uint16)
+    src = tmp_path / "g16.png"
+    Image.fromarray(data).save(src)
+    img = load_image(src)
+    assert img.bit_depth == 16 and img.grayscale
+    assert np.allclose(img.rgb[..., 1] * 65535, data, atol=0.51)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    rgb = np.zeros((10, 20, 3), np.uint8)
+    rgb[:, :5] = 255  # white stripe on the left of a landscape image
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise for display
+    path = tmp_path / "rot.jpg"
+    Image.fromarray(rgb).save(path, exif=exif, quality=95)
+    img = load_image(path)
+    assert img.rgb.shape[:2] == (20, 10)  # portrait after orientation
+    assert img.rgb[:5].mean() > 0.8  # the stripe is now at the top
+
+
+@pytest.mark.parametrize("make,expected", [
+    (lambda p: None, "No file"),
+    (lambda p: p.write_bytes(b""), "empty"),
+    (lambda p: p.write_bytes(b"this is not an image at all"), "not an image"),
+])
+def test_bad_files_give_clear_errors(tmp_path, make, expected):
+    path = tmp_path / "x.png"
+    make(path)
+    with pytest.raises(ImageReadError, match=expected):
+        load_image(path)
+
+
+def test_folder_is_refused(tmp_path):
+    with pytest.raises(ImageReadError, match="folder"):
+        load_image(tmp_path)
+
+
+def test_truncated_file_is_refused(tmp_path):
+    path = tmp_path / "t.jpg"
+    Image.fromarray(_gradient(200, 200)).save(path, quality=90)
+    path.write_bytes(path.read_bytes()[:400])
+    with pytest.raises(ImageReadError):
+        load_image(path)
+
+
+def test_pixel_limit_refuses_enormous_images(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.new("RGB", (400, 300)).save(path)
+    monkeypatch.setattr(imageio, "MAX_PIXELS", 100_000)
+    with pytest.raises(ImageReadError, match="megapixels"):
+        load_image(path)
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.png"
+    Image.new("1", (4000, 4000)).save(path)  # a few kB on disk, 16 MP when decoded
+    monkeypatch.setattr(imageio, "MAX_PIXELS", 10**9)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)
+    with pytest.raises(ImageReadError, match="decompression bomb"):
+        load_image(path)
+
+
+def test_save_never_overwrites_without_permission(tmp_path):
+    src = tmp_path / "in.png"
+    Image.fromarray(_gradient()).save(src)
+    img = load_image(src)
+    with pytest.raises(ValueError, match="input"):
+        save_png(img, src, overwrite=True)
+    out = save_png(img, tmp_path / "out.png")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        save_png(img, out)
+    save_png(img, out, overwrite=True)
+    with pytest.raises(ValueError, match=".png"):
+        save_png(img, tmp_path / "out.jpg")
