@@ -1,40 +1,167 @@
-"""The UI callbacks as plain functions, and the Gradio app serving a page offline."""
+"""The UI callbacks as plain functions, the UI state helpers, and the Gradio app serving offline."""
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from assistant import EXAMPLES_DIR, ui
+from assistant.ui_state import (
+    CORNER,
+    NEGATIVE,
+    POSITIVE,
+    Settings,
+    describe_clicks,
+    prompt_from_clicks,
+    prompt_from_json,
+    region_overlay,
+)
+from models.grounding.base import Grounding
+
+CAT = str(EXAMPLES_DIR / "cat_noisy.jpg")
+TWO_REGIONS = "make the main subject clear with 0.5 and keep other parts bokeh blur with 1.2"
+OFFLINE = Settings(backend="offline")
 
 
-def test_upload_send_undo_through_handlers():
-    path = str(EXAMPLES_DIR / "cat_noisy.jpg")
-    session, history, shown, points = ui.upload(path, None, [], "offline")
-    assert shown.shape == (300, 451, 3) and points == []
-    original = shown.copy()
-    session, history, cleared, shown, points = ui.send("denoise the whole photo", session, history,
-                                                       [], "offline")
-    assert cleared == "" and history[-2] == {"role": "user", "content": "denoise the whole photo"}
-    assert "denoised" in history[-1]["content"].lower()
+def _pixels(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        return np.asarray(im.convert("RGB"))
+
+
+@pytest.fixture(autouse=True)
+def _files_in_tmp(tmp_path, monkeypatch):
+    """The UI writes its PNGs under GRADIO_TEMP_DIR; keep them in the test's folder."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+
+
+@pytest.fixture
+def loaded() -> ui.View:
+    return ui.upload(None, CAT, "offline")
+
+
+def test_upload_send_undo_through_handlers(loaded):
+    view = loaded
+    original = _pixels(view.photo)
+    assert original.shape == (300, 451, 3) and view.compare is None and view.download
+    assert view.history[-1]["content"].startswith("Loaded a 451×300 photo")
+    view = ui.send(view.state, TWO_REGIONS, OFFLINE)
+    assert view.history[-3] == {"role": "user", "content": TWO_REGIONS}
+    assert view.history[-2]["content"].startswith("Restored the main subject")
+    shown = _pixels(view.photo)
     assert shown.shape == original.shape and not np.array_equal(shown, original)
-    session, history, shown = ui.command("undo", session, history)
-    assert np.array_equal(shown, original)
+    assert np.array_equal(_pixels(view.history[-1]["content"]["path"]), shown)  # the reply's image
+    before, after = view.compare
+    assert np.array_equal(_pixels(before), original) and np.array_equal(_pixels(after), shown)
+    assert [c for _, c in view.versions] == ["v0 · original", "v1 · " + TWO_REGIONS[:47] + "…"]
+    assert view.version_index == 1 and np.array_equal(_pixels(view.download), shown)
+    view = ui.command(view.state, "undo")
+    assert np.array_equal(_pixels(view.photo), original) and "Undone" in view.history[-1]["content"]
+    view = ui.command(view.state, "redo")
+    assert np.array_equal(_pixels(view.photo), shown)
+    view = ui.select_version(view.state, 0)
+    assert view.version_index == 0 and np.array_equal(_pixels(view.photo), original)
 
 
-def test_clicks_become_the_region_prompt():
-    path = str(EXAMPLES_DIR / "cat_noisy.jpg")
-    session, history, _, points = ui.upload(path, None, [], "offline")
-    points = ui.add_point(points, 220, 150, True)
-    points = ui.add_point(points, 5, 5, False)
-    prompt = ui.points_prompt(points)
+def test_chat_commands_match_the_buttons(loaded):
+    view = ui.send(loaded.state, "denoise the whole photo", OFFLINE)
+    view = ui.send(view.state, "undo", OFFLINE)
+    assert view.version_index == 0 and view.history[-1]["content"].startswith("Undone")
+
+
+def test_a_turn_posts_the_message_first_then_responds(loaded):
+    view = ui.post(loaded.state, {"text": "denoise the whole photo", "files": []}, "offline")
+    assert view.history[-1] == {"role": "user", "content": "denoise the whole photo"}
+    assert view.state.pending == ["denoise the whole photo"] and len(view.state.session.versions) == 1
+    view = ui.respond(view.state, OFFLINE)
+    assert view.state.pending == [] and len(view.state.session.versions) == 2
+    ui.post(view.state, "sharpen the photo", "offline")
+    ui.stop(view.state)  # Stop drops messages that have not started
+    assert ui.respond(view.state, OFFLINE).state.session.index == 1
+
+
+def test_a_photo_attached_to_the_message_is_loaded(loaded):
+    view = ui.post(loaded.state, {"text": "", "files": [str(EXAMPLES_DIR / "coffee_noisy.jpg")]})
+    assert view.history[-2]["role"] == "user" and view.history[-1]["content"].startswith("Loaded a 600×400")
+    assert _pixels(view.photo).shape == (400, 600, 3) and view.state.pending == []
+
+
+def test_clicks_become_the_region_prompt(loaded):
+    view = ui.click(loaded.state, 220, 150, "positive")
+    view = ui.click(view.state, 5, 5, "negative")
+    assert "1 positive, 1 negative" in view.clicks
+    prompt = prompt_from_clicks(view.state.clicks)
     assert [p.positive for p in prompt.points] == [True, False]
-    session, history, _, shown, left = ui.send("restore this animal", session, history, points, "offline")
-    assert "click" in history[-1]["content"].lower()
-    assert left == []  # clicks are consumed by a successful turn
+    assert not np.array_equal(_pixels(view.photo), _pixels(loaded.photo))  # markers drawn
+    view = ui.send(view.state, "restore this animal", OFFLINE)
+    assert "click" in view.history[-2]["content"].lower()
+    assert view.state.clicks == []  # clicks are consumed by a successful turn
+
+
+def test_two_corner_clicks_make_a_box():
+    clicks = [[300.0, 40.0, CORNER], [100.0, 200.0, CORNER], [150.0, 120.0, POSITIVE]]
+    prompt = prompt_from_clicks(clicks)
+    assert prompt.box_xyxy == (100.0, 40.0, 301.0, 201.0)
+    assert [(p.x, p.y, p.positive) for p in prompt.points] == [(150.0, 120.0, True)]
+    assert "one box corner" in describe_clicks(clicks[:1]) and prompt_from_clicks(clicks[:1]) is None
+    assert prompt_from_clicks([[1.0, 1.0, NEGATIVE]]).points[0].positive is False
+
+
+def test_a_lone_box_corner_asks_for_the_other_one(loaded):
+    view = ui.click(loaded.state, 10, 10, "box corner")
+    view = ui.send(view.state, "restore this", OFFLINE)
+    assert "opposite corner" in view.history[-1]["content"] and len(view.state.session.versions) == 1
+
+
+def test_a_fidelity_slider_reruns_the_last_plan_from_its_start(loaded):
+    view = ui.send(loaded.state, TWO_REGIONS, OFFLINE)
+    assert [(s.visible, s.value) for s in view.sliders[:3]] == [(True, 0.5), (True, 1.2), (False, 1.0)]
+    first = _pixels(view.photo)
+    view = ui.adjust_fidelity(view.state, 0, 1.5, OFFLINE)
+    session = view.state.session
+    assert len(session.versions) == 3 and session.versions[2].start == 0  # from the original
+    assert [e.fidelity for e in session.last_result.plan.edits] == [1.5, 1.2]
+    assert "Adjusted your last request" in view.history[-2]["content"]
+    assert view.sliders[0].value == 1.5 and not np.array_equal(_pixels(view.photo), first)
+    same = ui.adjust_fidelity(view.state, 0, 1.5, OFFLINE)  # unchanged value: no new version
+    assert len(same.state.session.versions) == 3
+
+
+def test_region_masks_overlay_is_labelled_by_target():
+    rgb = np.full((60, 80, 3), 128, np.uint8)
+    mask = np.zeros((60, 80), np.float32)
+    mask[10:40, 10:50] = 1
+    out = region_overlay(rgb, [Grounding("dog", mask, 0.9, "test"),
+                               Grounding("background", 1 - mask, 1.0, "test")])
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    assert not np.array_equal(out[20, 15], rgb[20, 15]) and not np.array_equal(out[55, 75], rgb[55, 75])
+    view = ui.send(ui.upload(None, CAT, "offline").state, TWO_REGIONS, OFFLINE)
+    plain = _pixels(view.photo)
+    masked = _pixels(ui.render(view.state, show_masks=True).photo)
+    assert masked.shape == plain.shape and not np.array_equal(masked, plain)
+
+
+def test_settings_map_to_run_options_and_name_what_is_unused():
+    s = Settings(backend="offline", lens_blur=False)
+    opts = s.run_options(None)
+    assert opts.backend == "offline" and opts.lens_blur is False
+    assert set(s.unused()) <= set(Settings.model_settings())
+    with pytest.raises(ValueError, match="backend"):
+        Settings(backend="gpu")
+    settings, prompt = Settings.from_json('{"backend": "offline", "clicks": [[3, 4]], "box": [0, 0, 9, 9]}')
+    assert settings.backend == "offline" and prompt_from_json(prompt).box_xyxy == (0, 0, 9, 9)
+    with pytest.raises(ValueError, match="unknown option"):
+        Settings.from_json('{"strength": 2}')
+    with pytest.raises(ValueError, match="JSON object"):
+        Settings.from_json("backend=offline")
 
 
 def test_bad_upload_raises_a_gradio_error(tmp_path):
@@ -43,7 +170,52 @@ def test_bad_upload_raises_a_gradio_error(tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
     with pytest.raises(gr.Error, match="not an image"):
-        ui.upload(str(bad), None, [], "offline")
+        ui.upload(None, str(bad), "offline")
+
+
+def test_api_restore_returns_png_explanation_and_report():
+    import gradio as gr
+
+    path, explanation, report = ui.api_restore(CAT, TWO_REGIONS, '{"backend": "offline"}')
+    assert Path(path).suffix == ".png" and _pixels(path).shape == (300, 451, 3)
+    assert explanation == report["explanation"] and report["restored"] is True
+    assert [r["target"] for r in report["regions"]] == ["main subject", "background"]
+    assert report["settings"]["backend"] == "offline" and "timings_s" in report
+    json.dumps(report)  # JSON-serialisable
+    with pytest.raises(gr.Error, match="outside the valid range"):
+        ui.api_restore(CAT, "denoise it with 3", "{}")
+    with pytest.raises(gr.Error, match="Bad options"):
+        ui.api_restore(CAT, "denoise", '{"backend": "gpu"}')
+
+
+def test_stop_cancels_the_turn_without_changing_the_photo(loaded):
+    state = loaded.state
+
+    def work(on_stage):
+        state.cancel.set()  # Stop pressed while the pipeline runs
+        return ui.restore_turn(state.session, "denoise the whole photo", None, OFFLINE.run_options(),
+                               on_stage)
+
+    assert ui._turn(state, work, None) is None
+    assert len(state.session.versions) == 1 and not state.busy
+    assert ui.stop(state)[-1]["content"].startswith("Stopped")
+
+
+def test_spaces_gpu_is_a_no_op_without_the_spaces_package():
+    from assistant.spaces import gpu
+
+    def f(x):
+        return x + 1
+
+    assert gpu(f) is f and gpu(duration=30)(f) is f
+
+
+def test_importing_the_app_loads_no_models():
+    code = ("import sys, app; app.create_demo('offline'); "
+            "print(sorted(m for m in ('torch', 'transformers', 'diffusers', 'cv2') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_app_serves_its_page_offline():
@@ -58,5 +230,10 @@ def test_app_serves_its_page_offline():
     try:
         html = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).read().decode()
         assert "Restora" in html
+        info = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/info",
+                                                 timeout=30).read())
+        params = [p["parameter_name"] for p in info["named_endpoints"]["/restore"]["parameters"]]
+        assert params == ["image", "instruction", "options"]
+        assert list(info["named_endpoints"]) == ["/restore"]  # UI events are private
     finally:
         demo.close()

@@ -109,5 +109,5 @@ class Grounder(abc.ABC):
         Raises GroundingError when the target cannot be found.
         """
 
-    def reset_image(self) -> None:
+    def reset_image(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Drop cached per-image state."""

@@ -1,0 +1,188 @@
+"""Grounding mask IoU benchmark on the shared datasets.
+
+    .venv/bin/python benchmarks/grounding_iou.py [--backend offline] [--limit N]
+
+Tasks (data under ``../shared/data`` next to the repository):
+- grabcut50, box prompt: the mask's bounding box enlarged by 5 % of its size per side, clipped;
+  pixels labelled 128 (GrabCut's unknown band) are ignored in the IoU.
+- berkeley100, one positive click at the mask's interior point farthest from its edge.
+- sod300, target "main subject".
+
+For each backend: mean IoU (soft mask thresholded at 0.5) and median seconds per image
+(``set_image`` + ``ground``). Ground-truth masks are used only to derive the prompts and to score.
+Exits 1 when a backend misses one of its bars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage as ndi
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from models.grounding.base import Grounder, GroundingError, Point, RegionPrompt  # noqa: E402
+
+logger = logging.getLogger("grounding_iou")
+DATA = ROOT.parent / "shared" / "data"
+IGNORE = 128  # GrabCut's unlabelled boundary band
+
+
+def _load_offline() -> Grounder:
+    from models.grounding.offline import OfflineGrounder
+
+    return OfflineGrounder()
+
+
+#: Backend name → loader. A loader raises ImportError/RuntimeError/FileNotFoundError (with the
+#: reason) when its backend cannot run here; that backend's rows are skipped.
+BACKENDS: dict[str, Callable[[], Grounder]] = {
+    "offline": _load_offline,
+}
+
+#: Minimum mean IoU and maximum median seconds per image, per backend and task.
+BARS: dict[str, dict[str, tuple[float, float]]] = {
+    "offline": {
+        "grabcut50/box": (0.85, 1.5),
+        "berkeley100/click": (0.70, 1.5),
+        "sod300/subject": (0.60, 1.5),
+    },
+}
+
+
+@dataclass
+class Sample:
+    """One benchmark item: image (H, W, 3) float32 RGB [0, 1]; gt (H, W) uint8 in {0, 255[, 128]}."""
+
+    name: str
+    image: np.ndarray
+    gt: np.ndarray
+
+
+def _rgb(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _image_for(folder: Path, stem: str) -> Path:
+    found = sorted(folder.glob(f"{stem}.*"))
+    if not found:
+        raise FileNotFoundError(f"No image for mask {stem} in {folder}")
+    return found[0]
+
+
+def load_samples(task: str, limit: int | None) -> Iterator[Sample]:
+    """Yield the samples of ``task`` ("grabcut50", "berkeley100" or "sod300")."""
+    root = DATA / task
+    masks = sorted((root / "masks").iterdir())[:limit]
+    for m in masks:
+        stem = re.sub(r"[a-z]+$", "", m.stem) if task == "berkeley100" else m.stem
+        image = _rgb(_image_for(root / "images", stem))
+        raw = np.asarray(Image.open(m))
+        if task == "grabcut50":
+            gt = np.where(raw == IGNORE, IGNORE, np.where(raw > IGNORE, 255, 0)).astype(np.uint8)
+        elif task == "berkeley100":  # channel 0 > 128 is foreground (the RITM loader's rule)
+            gt = np.where((raw[..., 0] if raw.ndim == 3 else raw) > 128, 255, 0).astype(np.uint8)
+        else:
+            gt = np.where(raw > 0, 255, 0).astype(np.uint8)
+        yield Sample(m.stem, image, gt)
+
+
+def box_prompt(gt: np.ndarray) -> RegionPrompt:
+    """The foreground's bounding box (XYXY) enlarged by 5 % of its size per side, clipped."""
+    ys, xs = np.nonzero(gt == 255)
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    dx, dy = 0.05 * (x1 - x0), 0.05 * (y1 - y0)
+    h, w = gt.shape
+    return RegionPrompt(
+        box_xyxy=(max(0.0, x0 - dx), max(0.0, y0 - dy), min(float(w), x1 + dx), min(float(h), y1 + dy))
+    )
+
+
+def click_prompt(gt: np.ndarray) -> RegionPrompt:
+    """One positive click at the foreground pixel farthest from the mask's edge."""
+    dist = ndi.distance_transform_edt(np.pad(gt == 255, 1))[1:-1, 1:-1]
+    y, x = np.unravel_index(int(dist.argmax()), dist.shape)
+    return RegionPrompt(points=(Point(float(x), float(y), True),))
+
+
+def iou(mask: np.ndarray, gt: np.ndarray) -> float:
+    """IoU of ``mask`` > 0.5 against ``gt`` == 255, ignoring ``gt`` == 128 pixels."""
+    valid = gt != IGNORE
+    pred, true = (mask >= 0.5) & valid, (gt == 255) & valid
+    union = (pred | true).sum()
+    return float((pred & true).sum() / union) if union else 1.0
+
+
+TASKS: dict[str, tuple[str, Callable[[Sample], tuple[str, RegionPrompt | None]]]] = {
+    "grabcut50/box": ("grabcut50", lambda s: ("object", box_prompt(s.gt))),
+    "berkeley100/click": ("berkeley100", lambda s: ("object", click_prompt(s.gt))),
+    "sod300/subject": ("sod300", lambda s: ("main subject", None)),
+}
+
+
+def run_task(grounder: Grounder, task: str, limit: int | None) -> tuple[float, float, int]:
+    """(mean IoU, median seconds per image, images) of one backend on one task."""
+    folder, make_query = TASKS[task]
+    scores, times = [], []
+    for sample in load_samples(folder, limit):
+        target, prompt = make_query(sample)
+        t0 = time.perf_counter()
+        grounder.set_image(sample.image)
+        try:
+            mask = grounder.ground(target, prompt).mask
+        except GroundingError as exc:  # a miss scores 0 rather than stopping the run
+            logger.warning("%s %s: %s", task, sample.name, exc)
+            mask = np.zeros(sample.gt.shape, np.float32)
+        times.append(time.perf_counter() - t0)
+        scores.append(iou(mask, sample.gt))
+        logger.debug("%s %s IoU %.3f in %.2f s", task, sample.name, scores[-1], times[-1])
+    return float(np.mean(scores)), float(statistics.median(times)), len(scores)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=sorted(BACKENDS), action="append", help="default: all")
+    parser.add_argument("--task", choices=sorted(TASKS), action="append", help="default: all")
+    parser.add_argument("--limit", type=int, default=None, help="first N images of each set")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
+    if not DATA.is_dir():
+        print(f"SKIP: no benchmark data at {DATA} (expected ../shared/data next to the repository).")
+        return 0
+
+    rows, failed = [], False
+    for backend in args.backend or sorted(BACKENDS):
+        try:
+            grounder = BACKENDS[backend]()
+        except (ImportError, RuntimeError, FileNotFoundError) as exc:
+            print(f"SKIP backend {backend}: {exc}")
+            continue
+        for task in args.task or list(TASKS):
+            miou, secs, n = run_task(grounder, task, args.limit)
+            bar_iou, bar_secs = BARS.get(backend, {}).get(task, (None, None))
+            ok = bar_iou is None or (miou >= bar_iou and secs <= bar_secs)
+            failed |= not ok
+            bar = "-" if bar_iou is None else f"≥{bar_iou:.2f}, ≤{bar_secs:.1f}s"
+            rows.append((backend, task, n, f"{miou:.3f}", f"{secs:.2f}", bar, "ok" if ok else "MISS"))
+
+    header = ("backend", "task", "images", "mIoU", "s/image", "bar", "")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        print("  ".join(str(c).ljust(wd) for c, wd in zip(r, widths, strict=True)).rstrip())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Grounding: a target phrase (plus optional clicks/box) → a soft mask.
+
+Import-light: each backend's heavy imports (OpenCV, scikit-image, transformers) happen inside
+its builder, called by ``load_grounder``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from models.grounding.base import Grounder
+
+
+def _build_offline() -> Grounder:
+    from models.grounding.offline import OfflineGrounder
+
+    return OfflineGrounder()
+
+
+#: Backend name → builder. Another backend adds its builder here.
+GROUNDERS: dict[str, Callable[[], Grounder]] = {
+    "offline": _build_offline,
+}
+
+
+def load_grounder(backend: str = "offline") -> Grounder:
+    """Build the grounder for ``backend`` (a key of ``GROUNDERS``)."""
+    if backend not in GROUNDERS:
+        raise ValueError(f"Unknown grounding backend {backend!r}; choose one of {sorted(GROUNDERS)}.")
+    return GROUNDERS[backend]()

@@ -1,0 +1,338 @@
+"""Word tables for the rule parser (``parsers.rules``). Data only: no logic beyond joining words.
+
+Entries are regular-expression fragments over *normalised* text: lower-case, single spaces,
+``don't`` → ``do not``, ``it's`` → ``it is``, ``&`` → ``and``, ``50 percent`` → ``50%``.
+Alternations are sorted longest first so that "very slightly" wins over "slightly".
+
+Intensity words (fresh instructions) → fidelity; lower restores more strongly, 1 is neutral:
+
+==========================================================================  ========
+words                                                                       fidelity
+==========================================================================  ========
+extremely, maximally, as much as possible, very strongly, aggressively,     0.25
+at full strength, "maximum ..." ("a maximum restoration")
+strongly, heavily, a lot, much, very much, significantly, with low          0.5
+fidelity, "strong ..." ("a strong restoration of the dog")
+more (ending a clause: "restore the dog more"), noticeably                  0.75
+moderately, normally, "moderate / medium / normal ..."                      1.0
+(no word)                                                                   null (automatic)
+slightly, a bit, a little, gently, lightly, mildly, subtly, with high       1.5
+fidelity, "light / gentle / mild ..." ("light denoising on the sky")
+very slightly, barely, very gently, a tiny bit, just a touch, minimally,    1.75
+at low strength
+==========================================================================  ========
+
+Numbers always win over words, and are never clamped: a malformed number or one outside
+[0, 2] is an ``InstructionError``. Words inside a described degradation ("the sky looks a bit
+noisy") describe the photo and set no strength.
+
+Refinement steps (a follow-up to the previous plan; an automatic fidelity counts as 1.0):
+"stronger"/"more" subtract the step, "weaker"/"gentler"/"less" add it. The step is 0.25, or
+0.15 with "a bit / slightly / a little", 0.5 with "much / a lot / way / far", 0.1 with
+"very slightly / a tiny bit". Results are rounded to 2 decimals and clamped into [0, 2]; the
+clamp is stated in the plan's ``changes``.
+"""
+
+from __future__ import annotations
+
+
+def alt(words: object) -> str:
+    """A non-capturing alternation of regex fragments, longest first."""
+    return "(?:" + "|".join(sorted(words, key=len, reverse=True)) + ")"  # type: ignore[arg-type]
+
+
+# -- strengths -------------------------------------------------------------------------------
+INTENSITY: dict[str, float] = {
+    "extremely": 0.25, "maximally": 0.25, "as much as possible": 0.25, "to the max": 0.25,
+    "very strongly": 0.25, "very heavily": 0.25, "aggressively": 0.25, "all the way": 0.25,
+    "strongly": 0.5, "heavily": 0.5, "a lot": 0.5, "much": 0.5, "very much": 0.5,
+    "significantly": 0.5, "substantially": 0.5, "a great deal": 0.5,
+    "noticeably": 0.75,
+    "moderately": 1.0, "normally": 1.0,
+    "slightly": 1.5, "a bit": 1.5, "a little": 1.5, "a little bit": 1.5, "gently": 1.5,
+    "lightly": 1.5, "mildly": 1.5, "subtly": 1.5, "softly": 1.5, "a touch": 1.5, "a tad": 1.5,
+    "very slightly": 1.75, "barely": 1.75, "very gently": 1.75, "very lightly": 1.75,
+    "a tiny bit": 1.75, "just a touch": 1.75, "minimally": 1.75, "very subtly": 1.75,
+    # fidelity in words: high fidelity stays close to the input
+    "with (?:a )?low fidelity": 0.5, "with (?:a )?high fidelity": 1.5,
+    "(?:at|with) (?:full|maximum|max) strength": 0.25, "(?:at|with) (?:low|minimum|min) strength": 1.75,
+}
+#: "more" only counts as an intensity at the end of a clause ("restore the dog more").
+MORE_INTENSITY = 0.75
+#: Adjectives before an action noun: "a strong restoration", "light denoising".
+INTENSITY_ADJECTIVES: dict[str, float] = {
+    "maximum": 0.25, "max": 0.25, "full": 0.25, "aggressive": 0.25,
+    "strong": 0.5, "heavy": 0.5, "deep": 0.5,
+    "moderate": 1.0, "medium": 1.0, "normal": 1.0,
+    "light": 1.5, "gentle": 1.5, "mild": 1.5, "subtle": 1.5, "slight": 1.5, "soft": 1.5,
+    "very light": 1.75, "very gentle": 1.75, "minimal": 1.75,
+}
+#: Words that introduce a number: "with 0.5", "at 50%", "fidelity: 0.7", "strength = 1".
+NUMBER_MARKER = (
+    r"(?:(?:with|at|using|by|to)(?: an?)?(?: (?:fidelity|strength|scale|level|intensity|value|factor))?"
+    r"(?: (?:of|[:=]))?|(?:fidelity|strength|scale|level|intensity)(?: (?:of|[:=]|is|to|at))?|[:=])"
+)
+#: A number after a marker only counts if the clause ends there or one of these follows
+#: ("the man with 2 dogs" keeps "with 2 dogs" in the target).
+NUMBER_FOLLOWERS = alt([
+    "and", "on", "for", "to", "then", "but", "fidelity", "strength", "scale", "each", "both",
+    "too", "also", "as well", "while", "only", "instead", "keep", "leave", "except",
+])
+
+# -- refinement steps ------------------------------------------------------------------------
+STEP_DEFAULT = 0.25
+STEP_MODIFIERS: dict[str, float] = {
+    "a bit": 0.15, "a little": 0.15, "a little bit": 0.15, "slightly": 0.15, "a tad": 0.15,
+    "a touch": 0.15, "somewhat": 0.15,
+    "much": 0.5, "a lot": 0.5, "way": 0.5, "far": 0.5, "lots": 0.5, "significantly": 0.5,
+    "very slightly": 0.1, "a tiny bit": 0.1, "just a touch": 0.1, "just a bit": 0.1,
+    "even": STEP_DEFAULT, "still": STEP_DEFAULT,
+}
+STRONGER = [
+    "stronger", "more", "harder", "heavier", "more aggressive", "more aggressively",
+    "more strongly", "further", "more intense", "more intensely", "more restoration",
+    "not enough", "too weak", "too subtle", "too little", "not strong enough", "too gentle",
+    "turn it up", "crank it up", "push it further", "push it", "go further", "go harder",
+    "boost it", "step it up", "more detail", "more details",
+]
+WEAKER = [
+    "weaker", "less", "gentler", "softer", "milder", "subtler", "more gently",
+    "more gentle", "more subtle", "less strong", "less aggressive", "less aggressively",
+    "less strongly", "more natural", "more faithful", "closer to the original", "too strong",
+    "too much", "too aggressive", "overdone", "overcooked", "too artificial", "too fake",
+    "too smooth", "over-processed", "overprocessed", "tone it down", "dial it back",
+    "tone down", "back off", "ease off", "pull back", "not so strong", "not so much",
+]
+
+# -- actions ---------------------------------------------------------------------------------
+_DET = r"(?:(?:the|an?|some|all(?: the)?|any|a lot of|much|that|this|those|these) )?"
+_PREP = r"(?: (?:from|in|on|of|around|for|to|at))?"
+NOISE = (r"(?:salt-and-pepper noise|film grain|sensor noise|colou?r noise|noise|grain|graininess|"
+         r"noisiness|speckles?)")
+BLUR = r"(?:motion blur|camera shake|blurriness|blurring|blur|softness|haze)"
+JPEG = (r"(?:(?:jpe?g compression|jpe?g|compression)(?: artifacts?| artefacts?| noise| blocks?)?"
+        r"|artifacts|artefacts|blockiness|blocking|block artifacts|pixelation|banding)")
+DAMAGE = (r"(?:scratch(?:es)?|dust|stains?|tears?|creases?|spots?|damage|cracks?|marks?|blemish(?:es)?|"
+          r"specks?|scuffs?|dirt|smudges?)")
+_REMOVE = (r"(?:remove|reduce|eliminate|suppress|get rid of|take out|lessen|minimi[sz]e|cut|kill|fix|"
+           r"correct|undo|clean up|clean|clear up|clear)")
+_INCREASE = r"(?:increase|improve|boost|add|enhance|more|restore|bring back|recover)(?: the| some)?(?: more)?"
+
+#: Verbs at the start of a clause. kind: "action" (the actions are given), "make" (the action
+#: comes from an adjective after the target: "make the dog clear"), "keep" (like make, but
+#: with no adjective it means keep: "leave the rest", "keep the sky as is").
+PREFIXES: list[tuple[str, str, tuple[str, ...]]] = [
+    (rf"(?:add|apply|put|keep|preserve|retain|maintain|leave) {_DET}(?:an? )?(?:nice )?"
+     rf"(?:bokeh blur|bokeh effect|bokeh|background blur|blurred background|depth of field|blur)"
+     r"(?: (?:of|in|on|to|behind|for))?", "action", ("bokeh",)),
+    (rf"{_REMOVE} {_DET}{NOISE}{_PREP}", "action", ("denoise",)),
+    (rf"{_REMOVE} {_DET}{JPEG}{_PREP}", "action", ("dejpeg",)),
+    (rf"{_REMOVE} {_DET}{BLUR}{_PREP}", "action", ("deblur",)),
+    (rf"{_REMOVE} {_DET}{DAMAGE}{_PREP}", "action", ("restore",)),
+    (rf"(?:(?:apply|do|run|use|give it|perform|add)(?: an?| some)? )?{_DET}"
+     r"(?:noise reduction|denoising|noise removal|grain removal|denoise)(?: (?:to|on|for|of|in))?",
+     "action", ("denoise",)),
+    (rf"(?:(?:apply|do|run|use|give it|perform|add)(?: an?| some)? )?{_DET}"
+     r"(?:deblurring|sharpening|deblur|sharpen)(?: (?:to|on|for|of|in))?", "action", ("deblur",)),
+    (rf"(?:(?:apply|do|run|use|give it|perform|add)(?: an?| some)? )?{_DET}"
+     r"(?:jpe?g artifact removal|artifact removal|deblocking|dejpeg)(?: (?:to|on|for|of|in))?",
+     "action", ("dejpeg",)),
+    (rf"(?:(?:apply|do|run|use|give it|perform|add)(?: an?| some)? )?{_DET}"
+     r"(?:restoration|enhancement|cleanup|clean-up|repair|restore|touch-up|fix)(?: (?:to|on|for|of|in))?",
+     "action", ("restore",)),
+    (rf"{_INCREASE} (?:sharpness|focus|crispness)(?: (?:on|of|in|for|to))?", "action", ("deblur",)),
+    (rf"{_INCREASE} (?:details?|clarity|quality)(?: (?:on|of|in|for|to))?", "action", ("restore",)),
+    (r"(?:denoise|de-noise|degrain|de-grain|smooth out|smooth)", "action", ("denoise",)),
+    (r"(?:sharpen up|sharpen|deblur|de-blur|unblur|refocus|focus on|focus)", "action", ("deblur",)),
+    (r"(?:dejpeg|de-jpeg|deblock|de-block|decompress)", "action", ("dejpeg",)),
+    (r"(?:blur out|blur|bokeh|defocus|soften)", "action", ("bokeh",)),
+    (r"(?:restore|enhance|improve|fix up|fix|repair|clean up|clean|recover|retouch|refine|"
+     r"clarify|clear up|touch up|tidy up|revive|upgrade|bring out(?: the)? details?(?: in| of| on)?|"
+     r"bring back(?: the)? details?(?: in| of| on)?|sort out|set|adjust)", "action", ("restore",)),
+    (r"(?:protect|skip|ignore|exclude|do nothing (?:to|with)|leave out)", "action", ("keep",)),
+    (r"(?:make|get|render|turn|bring|have|want)", "make", ()),
+    (r"(?:keep|leave|preserve|retain|maintain)", "keep", ()),
+]
+#: After "do not" / "never": any of these (or any PREFIXES verb) means keep.
+NEGATABLE = r"(?:touch|change|modify|edit|alter|process|mess with|mess up|do anything (?:to|with)|work on)"
+
+#: Adjectives after the target (make/keep sense): "make the dog sharper", "keep it as is".
+SUFFIXES: dict[str, tuple[str, ...]] = {
+    r"clear|clearer|more clear|crystal clear|clean|cleaner|better|nicer|good|good again|"
+    r"look better|look good|look nice|look new|like new|restored|fixed|enhanced|improved|"
+    r"more detailed|detailed|high quality|higher quality|hq|less damaged|readable|legible|"
+    r"recogni[sz]able|visible|more visible": ("restore",),
+    r"sharp|sharper|more sharp|sharpened|crisp|crisper|in focus|into focus|focused|more in focus|"
+    r"less blurry|less blurred|less soft|not blurry|blur-free|unblurred|deblurred|tack sharp": ("deblur",),
+    r"less noisy|less grainy|noise-free|noise free|noiseless|without noise|grain-free|smooth|"
+    r"smoother|denoised|not noisy|not grainy|clean of noise": ("denoise",),
+    r"less blocky|less pixelated|artifact-free|artefact-free|without artifacts|"
+    r"without (?:jpe?g |compression )artifacts|not blocky|dejpegged": ("dejpeg",),
+    r"bokeh|bokeh blur|bokeh blurred|blurred|blurry|blur|blurrier|more blurry|out of focus|"
+    r"defocused|soft-focus": ("bokeh",),
+    r"as is|as-is|as it is|as they are|as it was|as they were|the way it is|the way they are|"
+    r"how it is|how they are|untouched|unchanged|alone|intact|the same|original|unedited|"
+    r"unprocessed|natural|unrestored|out of it|out": ("keep",),
+}
+#: Adjectives that ask for something Restora does not do ("make the dog purple").
+UNSUPPORTED_ADJECTIVES = (
+    r"(?:more )?(?:red|orange|yellow|green|blue|purple|violet|pink|brown|black|white|gr[ae]y|gold|"
+    r"golden|silver|black-and-white|colou?rful|colou?red|sepia|grayscale|greyscale|monochrome|"
+    r"brighter|darker|bright|dark|lighter|bigger|smaller|larger|wider|taller|shorter|thinner|"
+    r"fatter|happier|happy|sad|younger|older|prettier|beautiful|more beautiful|funny|funnier|"
+    r"warmer|cooler|warm|cool|vivid|vibrant|saturated|more saturated|transparent|invisible|"
+    r"disappear|vanish|go away|smile|smiling|cartoon|cartoonish|vintage|retro|a cartoon|"
+    r"a painting|an anime|anime|hd|4k|8k|higher resolution|bigger resolution)"
+)
+#: Verbs that ask for something Restora does not do ("remove the dog", "colorize it").
+UNSUPPORTED_VERBS = (
+    r"(?:remove|delete|erase|add|insert|replace|swap|change|colou?ri[sz]e|recolou?r|paint|draw|"
+    r"crop|rotate|flip|mirror|resize|scale|upscale|upsample|enlarge|zoom|brighten|darken|tint|"
+    r"saturate|desaturate|move|put|cut|generate|create|animate|cartoonify|invert|stretch|shrink|"
+    r"straighten|tilt|translate|write|print|send|email|share|save|download|open|close|show|tell|"
+    r"explain|describe|count|find|identify|recognize|recognise|search|buy|order|play|sing)"
+)
+
+#: Degradation predicates: "the grass looks noisy", "it is a bit blurry", "the sky has noise".
+COPULA = r"(?:is|are|was|were|looks?|seems?|appears?|gets?|got|became|has become|have become|is getting)"
+PREDICATE_ADVERBS = (
+    r"(?:too|very|really|so|quite|kind of|kinda|sort of|a bit|a little|a little bit|slightly|"
+    r"still|somewhat|rather|pretty|super|extremely|way too|a tad|totally|completely|all|a lot|"
+    r"badly|heavily|horribly|terribly|awfully|incredibly|also)"
+)
+DEGRADATIONS: dict[str, tuple[str, ...]] = {
+    r"noisy|grainy|speckled|speckly|full of noise|full of grain|covered in noise|noise-ridden": ("denoise",),
+    r"blurry|blurred|blury|out of focus|not sharp|not in focus|unsharp|fuzzy|soft|smeared|shaky|"
+    r"motion-blurred|motion blurred|unfocused|not sharp enough|not crisp": ("deblur",),
+    r"blocky|pixelated|pixelly|over-compressed|overcompressed|compressed|jpeg-y|jpeggy|"
+    r"full of (?:jpe?g |compression )?artifacts|full of blocks|artifacted": ("dejpeg",),
+    r"damaged|degraded|low quality|low-quality|bad|terrible|awful|old|faded|washed out|dull|"
+    r"unclear|not clear|messy|dirty|ugly|poor|low-res|low res|low resolution|scratched|worn|"
+    r"ruined|muddy|murky|hazy|not great|not good|blotchy": ("restore",),
+}
+#: Degradations named as nouns: "there is noise in the sky", "the face has jpeg artifacts".
+DEGRADATION_NOUNS: dict[str, tuple[str, ...]] = {
+    NOISE: ("denoise",), BLUR: ("deblur",), JPEG: ("dejpeg",), DAMAGE: ("restore",),
+}
+
+# -- targets ---------------------------------------------------------------------------------
+#: Leading words dropped from targets (articles, possessives, quantifiers).
+DETERMINERS = (
+    r"(?:the|a|an|my|his|her|their|our|your|its|this|that|these|those|all of|all|both of|both|"
+    r"each of|each|every|some of|some|any|whole of|entire)"
+)
+#: Degradation adjectives dropped from the front of a target ("the blurry face" → "face");
+#: they hint which action a generic verb means ("fix the blurry face" → deblur).
+TARGET_DEGRADATIONS: dict[str, tuple[str, ...]] = {
+    r"noisy|grainy": ("denoise",),
+    r"blurry|blurred|out-of-focus|unfocused|fuzzy": ("deblur",),
+    r"blocky|pixelated|compressed|jpeg-y": ("dejpeg",),
+    r"old|damaged|degraded|faded|low-quality|low quality|scratched|dirty": ("restore",),
+}
+IMAGE_WORDS = (
+    r"(?:(?:whole|entire|full|complete|overall) )?(?:image|photo|photograph|picture|pic|shot|"
+    r"scene|frame|snapshot|selfie|portrait)s?|whole thing|everything|all|it all|all of it|"
+    r"the lot|whole|overall|every part|(?:(?:image|photo|picture|overall) )?quality|"
+    r"quality of (?:the |this |my )?(?:image|photo|picture)"
+)
+BACKGROUND_WORDS = (
+    r"(?:the )?other parts?|(?:the )?other areas?|(?:the )?other regions?|rest|the rest|"
+    r"rest of (?:it|the (?:image|photo|picture|scene))|everything else|all else|anything else|"
+    r"background|backgrounds|bg|back ground|surroundings|remaining parts?|remainder|remaining|"
+    r"everything around (?:it|them)|what is left|everything behind (?:it|them)"
+)
+PRONOUNS_ONE = r"it|that|this|him|her|that one|this one|that part|this part|this area|that area"
+PRONOUNS_MANY = r"them|they|those|these|both|all of them|both of them|those parts|these parts"
+#: Words that cannot be part of a region name; a phrase containing one is not a target
+#: ("the weather is nice", "what can i say").
+NON_TARGET_WORDS = frozenset(
+    "is are was were be been being am do does did can could would should will shall may might "
+    "must have has had i you me we us he she they what why how who when please thanks thank "
+    "hello hi hey not no yes yeah ok okay lol want like love need wish think know see feel "
+    "hate cannot wont let if".split()
+)
+
+# -- fillers and conversation ----------------------------------------------------------------
+#: Politeness and hedges dropped from the start of a message or clause.
+POLITE_LEAD = (
+    r"(?:hey|ok|okay|so|well|now|hmm+|um+|uh+|alright|right|great|nice|cool|thanks|thank you|"
+    r"could you|can you|would you|will you|could u|can u|would you mind|i would like you to|"
+    r"i would like|i want you to|i want|i need you to|i need|i would love you to|i would love|"
+    r"i would appreciate it if you could|let us|go ahead and|try to|help me|maybe|actually|"
+    r"you can|you could|i wish you would|can we|could we|we need to|i would prefer)"
+)
+#: Connectives dropped from the start of a clause ("and then sharpen it"). At the start of a
+#: whole message, "also / and / plus" mark an addition to the previous plan.
+CONNECTIVES = (
+    r"(?:also|and|plus|additionally|but|then|and then|and also|after that|next|first|finally|"
+    r"lastly|afterwards|in addition|as well as|so)"
+)
+#: Dropped from the end of a message or clause.
+TRAIL_POLITE = (
+    r"(?:thanks|thank you|thx|for me|if you can|if possible|if you could|now|again|ok|okay|"
+    r"in this photo|in the photo|in this image|in the image|in the picture|in this picture|here|"
+    r"too much to ask|with care|with great care|with a lot of care|carefully)"
+)
+#: At the end of a whole message these mark an addition to the previous plan ("the sky too").
+TRAIL_ADDITION = r"(?:too|as well|also|in addition)"
+COMMANDS: dict[str, str] = {
+    "reset": r"reset(?: (?:it|everything|all|the (?:image|photo|picture)))?|start (?:over|again|"
+             r"from scratch)|from scratch|(?:(?:go|get|take me|switch|revert|return|change it)"
+             r"(?: back)? to|back to) (?:the )?original(?: (?:image|photo|picture|version))?|"
+             r"revert (?:everything|all)|"
+             r"undo (?:everything|all(?: changes)?|all edits)|restore the original(?: (?:image|photo|"
+             r"picture|version))?|(?:show )?(?:me )?the original(?: (?:image|photo|picture|version))?|"
+             r"original|clear (?:everything|all)",
+    "redo": r"redo(?: (?:it|that|this|the last (?:change|step|edit|one)))?|go forward|step forward|"
+            r"forward|next version|(?:bring|put) it back|undo the undo|reapply(?: it| that)?",
+    "undo": r"undo(?: (?:it|that|this|the last (?:change|step|edit|one)|last (?:change|step|edit)))?|"
+            r"go back(?: one step)?|step back|back|revert(?: (?:it|that|this|the last change))?|"
+            r"(?:go |show |show me |back to )?(?:the )?previous(?: (?:version|image|photo|one|step))?|"
+            r"take (?:it|that) back|cancel(?: (?:it|that))?|roll ?back",
+    "help": r"help|help me|i need help|\?+|what can you do|what can i (?:say|ask|do|type|write)|"
+            r"what do you do|what are you|who are you|what is this|how does (?:this|it) work|"
+            r"how (?:do|can|should) i use (?:this|it|you)|how to use(?: this| it)?|(?:show )?(?:me )?"
+            r"(?:some )?examples?|commands|what commands(?: are there| do you (?:know|understand))?|"
+            r"what are (?:the|my|your) (?:options|commands)|usage|instructions|options|"
+            r"what can (?:i|you) restore|what do i (?:do|say|type)|how does this work",
+}
+COMMAND_LEAD = r"(?:(?:oops|no|nope|ugh|hmm+|ok|okay|please|hey|actually|sorry|wait|meh),? )*"
+COMMAND_TRAIL = r"(?: (?:please|pls|thanks|thank you|now))*"
+GREETINGS = (
+    r"(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening)|great|nice|cool|awesome|perfect|"
+    r"ok|okay|bye|goodbye|lol|wow|thanks|thank you|thx|cheers|ty)(?: there| restora| a lot| so much)?"
+)
+
+EXAMPLES = (
+    "“make the dog clear with 0.5 and keep other parts bokeh blur with 0.8”",
+    "“denoise the sky and sharpen the man on the left”",
+    "“only the flowers, gently”",
+)
+_TRY = "Try for example " + ", ".join(EXAMPLES) + "."
+STRENGTH_HINT = (
+    "A strength is a fidelity between 0 and 2 (1 is neutral, lower restores more strongly), or a "
+    "word such as “strongly” or “slightly”."
+)
+HELP_MESSAGE = (
+    "I restore photos region by region: make a region clear, denoise, sharpen, remove JPEG "
+    f"artifacts, keep or add background blur, or leave parts untouched. {_TRY} {STRENGTH_HINT} "
+    "Afterwards you can say “stronger”, “a bit less”, “also the sky”, “undo”, “redo” or "
+    "“start over”."
+)
+EMPTY_MESSAGE = f"Tell me what to restore. {_TRY}"
+GREETING_MESSAGE = f"Hello! Send me a photo and tell me what to restore. {_TRY}"
+THANKS_MESSAGE = f"You're welcome! Anything else to restore? {_TRY}"
+NOT_UNDERSTOOD_MESSAGE = f"I did not find anything to restore in that. {_TRY}"
+UNSUPPORTED_MESSAGE = (
+    "I can only restore photos (make regions clear, denoise, sharpen, remove JPEG artifacts, "
+    "keep or add background blur), so I can't do “{request}”. " + _TRY
+)
+NOTHING_TO_ADJUST_MESSAGE = (
+    "There is nothing to adjust yet: “{request}” refers to an earlier restoration. Start with an "
+    f"instruction first. {_TRY}"
+)
+TOO_LONG_MESSAGE = "That message is too long for me ({n} characters; at most {limit}). " + _TRY
+
+#: Actions that restore (a refinement's "stronger"/"weaker" adjusts these, not keep/bokeh).
+RESTORING = ("restore", "denoise", "deblur", "dejpeg")
+ACTIONS = ("restore", "denoise", "deblur", "dejpeg", "bokeh", "keep")
