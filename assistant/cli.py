@@ -27,6 +27,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+from assistant.models_cli import models_app  # noqa: E402
+
+app.add_typer(models_app, name="models")
+
 ClickOpt = Annotated[
     list[str] | None,
     typer.Option("--click", help="Positive click X,Y (pixels) on the first target; repeatable."),

@@ -177,3 +177,12 @@ def grounding_ready(weights: str | Path | None = None) -> tuple[bool, str]:
 
 
 FULL_STAGE_CHECKS["grounding"] = grounding_ready
+
+
+def _restorer_ready() -> tuple[bool, str]:
+    from models.restorers.diffusion import diffusion_status
+
+    return diffusion_status()
+
+
+FULL_STAGE_CHECKS["restorer"] = _restorer_ready

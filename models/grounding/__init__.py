@@ -19,9 +19,16 @@ def _build_offline() -> Grounder:
     return OfflineGrounder()
 
 
+def _build_full() -> Grounder:
+    from models.grounding.full import load_full_grounder
+
+    return load_full_grounder()
+
+
 #: Backend name → builder. Another backend adds its builder here.
 GROUNDERS: dict[str, Callable[[], Grounder]] = {
     "offline": _build_offline,
+    "full": _build_full,
 }
 
 

@@ -9,6 +9,7 @@ from models.restorers.base import Restorer
 
 RESTORERS: dict[str, str] = {
     "offline": "classical OpenCV restorer (no downloads)",
+    "full": "region-modulated SD-2.1 ControlNet (InstructRestore weights)",
 }
 
 
@@ -17,4 +18,8 @@ def load_restorer(backend: str = "offline") -> Restorer:
         from models.restorers.classical import ClassicalRestorer
 
         return ClassicalRestorer()
+    if backend == "full":
+        from models.restorers.diffusion import load_diffusion_restorer
+
+        return load_diffusion_restorer()
     raise ValueError(f"unknown restorer backend {backend!r}; available: {sorted(RESTORERS)}")

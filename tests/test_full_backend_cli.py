@@ -1,0 +1,57 @@
+"""`restora run` picks the diffusion restorer when its weights are installed (tiny random checkpoints)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from assistant.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def tiny_weights(tmp_path, monkeypatch):
+    from models.restorers.diffusion.tiny import save_tiny_checkpoints
+
+    folder = tmp_path / "weights"
+    save_tiny_checkpoints(folder)
+    monkeypatch.setenv("RESTORA_WEIGHTS_DIR", str(folder))
+    for var in ("RESTORA_SD21_BASE", "RESTORA_INSTRUCTRESTORE"):
+        monkeypatch.delenv(var, raising=False)
+    return folder
+
+
+def _photo(tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = (rng.random((70, 90, 3)) * 255).astype(np.uint8)  # not a multiple of 64: padded, cropped
+    path = tmp_path / "in.png"
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def test_auto_uses_the_installed_diffusion_restorer(tiny_weights, tmp_path):
+    path = _photo(tmp_path)
+    out, rep = tmp_path / "out.png", tmp_path / "r.json"
+    res = runner.invoke(app, ["run", str(path), "make the left half clear with 0.5 and keep other parts "
+                              "bokeh blur with 1.2", "-o", str(out), "--json", str(rep)])
+    assert res.exit_code == 0, res.output
+    report = json.loads(rep.read_text())
+    assert report["backends"]["restorer"].startswith("full")
+    assert report["backends"]["grounding"].startswith("offline")  # no GroundingDINO/SAM weights
+    assert Image.open(out).size == (90, 70)
+    notes = " ".join(report["notes"]).lower()
+    assert "steps" in notes and "guidance" in notes and "seed" in notes
+    assert "left half" in notes  # the derived prompts name the region
+
+
+def test_full_backend_without_weights_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESTORA_WEIGHTS_DIR", str(tmp_path / "empty"))
+    res = runner.invoke(app, ["run", str(_photo(tmp_path)), "denoise", "-o", str(tmp_path / "o.png"),
+                              "--backend", "full"])
+    assert res.exit_code == 1
+    assert "restora models download" in res.output or "weights" in res.output.lower()
