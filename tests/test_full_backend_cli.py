@@ -55,3 +55,22 @@ def test_full_backend_without_weights_says_what_to_install(tmp_path, monkeypatch
                               "--backend", "full"])
     assert res.exit_code == 1
     assert "restora models download" in res.output or "weights" in res.output.lower()
+
+
+def test_backend_full_runs_both_full_stages(tiny_weights, tmp_path, monkeypatch):
+    from test_grounding_full import build_grounding_dino, build_sam
+
+    build_grounding_dino(tiny_weights / "grounding-dino-tiny")
+    build_sam(tiny_weights / "sam-vit-base")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    for var in ("RESTORA_DETECTOR", "RESTORA_SEGMENTER"):
+        monkeypatch.delenv(var, raising=False)
+    out, rep = tmp_path / "out.png", tmp_path / "r.json"
+    res = runner.invoke(app, ["run", str(_photo(tmp_path)), "restore the whole photo with 0.5",
+                              "-o", str(out), "--backend", "full", "--json", str(rep)])
+    assert res.exit_code == 0, res.output
+    report = json.loads(rep.read_text())
+    assert report["backends"]["grounding"].startswith("full")
+    assert report["backends"]["restorer"].startswith("full")
+    assert report["regions"][0]["fidelity_used"] == 0.5
+    assert Image.open(out).size == (90, 70)
