@@ -68,6 +68,16 @@ class Grounding:
         return float(self.mask.mean())
 
 
+def complement_of_others(target: str, others: np.ndarray, shape: tuple[int, int]) -> Grounding:
+    """``background`` as everything outside the other named regions: ``1 − others``."""
+    if others.shape != shape:
+        raise ValueError(f"others mask has shape {others.shape}; expected the image's {shape}.")
+    mask = 1.0 - np.clip(others.astype(np.float32), 0.0, 1.0)
+    h, w = shape
+    return Grounding(target, mask, 1.0, "background = everything except the other targets",
+                     (0.0, 0.0, float(w), float(h)))
+
+
 class GroundingError(ValueError):
     """The target could not be found. The message tells the user what to do instead."""
 

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.grounding.base import Grounder, Grounding, GroundingError, RegionPrompt
+from models.grounding.base import (
+    Grounder,
+    Grounding,
+    GroundingError,
+    RegionPrompt,
+    complement_of_others,
+)
 from models.grounding.boxes import (
     TargetQuery,
     clip_boxes,
@@ -324,14 +330,7 @@ class FullGrounder(Grounder):
             return Grounding(target, np.ones((h, w), np.float32), 1.0, "whole image")
         if target == "background":
             if others is not None:
-                if others.shape != (h, w):
-                    raise ValueError(f"others has shape {others.shape}, expected {(h, w)}")
-                return Grounding(
-                    target,
-                    np.clip(1.0 - others, 0, 1).astype(np.float32),
-                    1.0,
-                    "everything outside the named regions",
-                )
+                return complement_of_others(target, others, (h, w))
             try:
                 found = self._ground_phrase(target, SALIENT_PHRASE, plural=True, qualifier=None)
             except GroundingError:

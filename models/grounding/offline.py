@@ -31,7 +31,13 @@ import numpy as np
 from skimage.filters import threshold_otsu
 
 from models.grounding import detectors, interactive, saliency, spatial
-from models.grounding.base import Grounder, Grounding, GroundingError, RegionPrompt
+from models.grounding.base import (
+    Grounder,
+    Grounding,
+    GroundingError,
+    RegionPrompt,
+    complement_of_others,
+)
 from models.grounding.masks import fill_holes, refine_mask, remove_small_components
 
 logger = logging.getLogger(__name__)
@@ -270,16 +276,7 @@ class OfflineGrounder(Grounder):
     def _background(self, target: str, others: np.ndarray | None) -> Grounding:
         h, w = self._shape
         if others is not None:
-            if others.shape != (h, w):
-                raise ValueError(f"others mask has shape {others.shape}; expected the image's {(h, w)}.")
-            mask = 1.0 - np.clip(others.astype(np.float32), 0, 1)
-            return Grounding(
-                target,
-                mask,
-                1.0,
-                "background = everything except the other targets",
-                (0.0, 0.0, float(w), float(h)),
-            )
+            return complement_of_others(target, others, (h, w))
         subject = self._subject(target)
         mask = 1.0 - subject.mask
         how = f"background = everything except the main subject ({subject.how})"

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.grounding.base import Grounder, Grounding, GroundingError, RegionPrompt
+from models.grounding.base import (
+    Grounder,
+    Grounding,
+    GroundingError,
+    RegionPrompt,
+    complement_of_others,
+)
 from models.grounding.boxes import (
     TargetQuery,
     clip_boxes,
@@ -180,14 +186,7 @@ class Sam3Grounder(Grounder):
             return Grounding(target, np.ones((h, w), np.float32), 1.0, "whole image")
         if target == "background":
             if others is not None:
-                if others.shape != (h, w):
-                    raise ValueError(f"others has shape {others.shape}, expected {(h, w)}")
-                return Grounding(
-                    target,
-                    np.clip(1.0 - others, 0, 1).astype(np.float32),
-                    1.0,
-                    "everything outside the named regions",
-                )
+                return complement_of_others(target, others, (h, w))
             found = self._ground_phrase(target, SALIENT_PHRASE, plural=True, qualifier=None)
             return Grounding(
                 target, 1.0 - found.mask, found.score, "SAM 3 (everything outside the detected objects)"
