@@ -213,7 +213,7 @@ def run_plan(
     report("estimating", 0.3)
     t0 = time.perf_counter()
     degradation = estimate_degradation(image.rgb, jpeg_quality_hint=image.jpeg_quality)
-    quality_before = quality_scores(image.rgb)
+    quality_before = quality_scores(image.rgb, jpeg=degradation.jpeg_quality is not None)
     timings["estimate"] = time.perf_counter() - t0
 
     # 5. restore in one pass over the whole image

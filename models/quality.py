@@ -255,13 +255,27 @@ def _patch_gradient_energy(x: np.ndarray, p: int) -> np.ndarray:
     return ex[: h - p + 1, : w - p + 1] + ey[: h - p + 1, : w - p + 1]
 
 
-def estimate_noise_sigma(image: np.ndarray, mask: np.ndarray | None = None) -> float:
+#: RGB noise σ per unit of luma noise σ for independent per-channel noise: 1/‖(.299, .587, .114)‖.
+_LUMA_TO_RGB_NOISE = 1.0 / float(np.sqrt(0.299**2 + 0.587**2 + 0.114**2))
+
+
+def estimate_noise_sigma(
+    image: np.ndarray, mask: np.ndarray | None = None, jpeg: bool = False
+) -> float:
     """Additive white Gaussian noise σ on the 0–255 scale (≈ 0.3–1.5 on clean photos).
 
     mask: optional (H, W) region; patches whose centre lies inside (> 0.5) are used when there
     are enough of them, else the whole image.
+    jpeg: the image was JPEG-compressed. Chroma subsampling and quantization then remove the
+    weakest principal directions of RGB patches, so the RGB estimate reads far too low (σ 20
+    noise saved at quality 60–95 reads ≈ 1). The luma channel keeps its noise, so the estimate
+    is also taken on luma alone (scaled to per-channel RGB σ) and the larger one is returned.
     """
     image = _check_image(image)
+    if jpeg:
+        luma = np.repeat(_luma255(image)[..., None] / 255.0, 3, axis=2)
+        return max(estimate_noise_sigma(image, mask),
+                   estimate_noise_sigma(luma, mask) * _LUMA_TO_RGB_NOISE)
     x = image * 255.0
     if np.ptp(image, axis=2).max(initial=0.0) == 0.0:
         x = np.ascontiguousarray(x[..., :1])  # grayscale as RGB: equal channels add no evidence
@@ -391,29 +405,30 @@ def estimate_degradation(
     (> 0.5 = inside) for noise and blur; JPEG quality is a property of the whole file.
     """
     image = _check_image(image)
-    noise = estimate_noise_sigma(image, mask)
-    blur = estimate_blur_sigma(image, noise_sigma=noise, mask=mask)
     if jpeg_quality_hint is not None:
         if not 1 <= int(jpeg_quality_hint) <= 100:
             raise ValueError(f"jpeg_quality_hint must be in 1..100, got {jpeg_quality_hint}")
         quality, exact = int(jpeg_quality_hint), True
     else:
         quality, exact = estimate_jpeg_quality(image), False
+    noise = estimate_noise_sigma(image, mask, jpeg=quality is not None)
+    blur = estimate_blur_sigma(image, noise_sigma=noise, mask=mask)
     result = Degradation(noise_sigma=noise, blur_sigma=blur, jpeg_quality=quality, jpeg_exact=exact)
     logger.info("estimated degradation: %s", result.describe())
     return result
 
 
-def quality_scores(image: np.ndarray) -> dict[str, float]:
+def quality_scores(image: np.ndarray, jpeg: bool = False) -> dict[str, float]:
     """Simple no-reference numbers for reports, all floats.
 
     noise_sigma (0–255), blur_sigma (px), sharpness (variance of the luma Laplacian, 0–255
     scale; higher = sharper or noisier), blockiness (≈ 1 without JPEG blocks), brightness
-    (mean luma in [0, 1]) and contrast (luma standard deviation in [0, 1]).
+    (mean luma in [0, 1]) and contrast (luma standard deviation in [0, 1]). ``jpeg`` as in
+    estimate_noise_sigma.
     """
     image = _check_image(image)
     y = _luma255(image)
-    noise = estimate_noise_sigma(image)
+    noise = estimate_noise_sigma(image, jpeg=jpeg)
     return {
         "noise_sigma": noise,
         "blur_sigma": estimate_blur_sigma(image, noise_sigma=noise),

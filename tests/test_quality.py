@@ -207,3 +207,22 @@ def test_rejects_images_that_break_the_contract():
         estimate_noise_sigma(np.zeros((8, 8), np.float32))
     with pytest.raises(ValueError, match="float"):
         estimate_degradation(np.zeros((8, 8, 3), np.uint8))
+
+
+@pytest.mark.parametrize("quality", [60, 80, 95])
+def test_noise_survives_jpeg_compression_in_the_estimate(quality, tmp_path):
+    """σ 20 noise saved as JPEG (chroma subsampled) must not read as clean; clean JPEGs stay clean."""
+    import skimage.data
+    from PIL import Image
+
+    from models.quality import estimate_degradation, jpeg_quality_from_file
+
+    rgb = skimage.data.coffee().astype(np.float32)
+    rng = np.random.default_rng(1)
+    for sigma, low, high in ((20.0, 15.0, 25.0), (0.0, 0.0, 3.0)):
+        noisy = np.clip(rgb + rng.normal(0, sigma, rgb.shape), 0, 255).round().astype(np.uint8)
+        path = tmp_path / f"n{sigma:g}.jpg"
+        Image.fromarray(noisy).save(path, quality=quality)
+        image = np.asarray(Image.open(path)).astype(np.float32) / 255.0
+        found = estimate_degradation(image, jpeg_quality_hint=jpeg_quality_from_file(path))
+        assert low <= found.noise_sigma <= high, (sigma, quality, found)
