@@ -113,23 +113,30 @@ def run(
     box: BoxOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     lens_blur: Annotated[bool, typer.Option(help="Let 'bokeh' regions get synthetic lens blur.")] = True,
+    mask_source: Annotated[str, typer.Option(
+        help="Diffusion restorer masks: auto (grounding, or the learned decoder for targets "
+        "grounding cannot find), grounding, decoder.")] = "auto",
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Restore IMAGE following INSTRUCTION and write a PNG."""
     from assistant.imageio import save_png
-    from assistant.pipeline import BACKENDS, RunOptions
+    from assistant.pipeline import BACKENDS, MASK_SOURCES, RunOptions
     from assistant.session import Session
 
     _setup_logging(verbose)
     if backend not in BACKENDS:
         raise _fail(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}.", 2)
+    if mask_source not in MASK_SOURCES:
+        raise _fail(f"--mask-source must be one of {', '.join(MASK_SOURCES)}; got {mask_source!r}.", 2)
     out = output or _default_output(image, "restored")
     _check_output(out, image, overwrite)
     if json_report is not None and json_report.exists() and not overwrite:
         raise _fail(f"'{json_report}' already exists; pass --overwrite to replace it.", 2)
     loaded = _load(image)
     prompt = parse_prompt(click, negative_click, box)
-    session = Session(loaded, RunOptions(backend=backend, lens_blur=lens_blur))  # type: ignore[arg-type]
+    options = RunOptions(backend=backend, lens_blur=lens_blur,  # type: ignore[arg-type]
+                         mask_source=mask_source)
+    session = Session(loaded, options)
     reply = session.send(instruction, prompt=prompt)
     if not reply.ok:
         raise _fail(reply.text, reply.status)

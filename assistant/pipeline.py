@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 Backend = Literal["auto", "offline", "full"]
 BACKENDS: tuple[str, ...] = ("auto", "offline", "full")
+MASK_SOURCES: tuple[str, ...] = ("auto", "grounding", "decoder")
 #: Called with (stage name, fraction done in [0, 1]).
 StageProgress = Callable[[str, float], None]
 
@@ -45,15 +46,21 @@ class RunOptions:
     """Per-turn options, set by the CLI flags or the UI settings.
 
     prompt: clicks/box for the first region the plan names (not ``background``).
+    mask_source: for the diffusion restorer: ``grounding`` masks, InstructRestore's learned
+        ``decoder``, or ``auto`` (grounding when it found every target, else the decoder). The
+        offline restorer always uses grounding masks.
     """
 
     backend: Backend = "auto"
     prompt: RegionPrompt | None = None
     lens_blur: bool = True
+    mask_source: str = "auto"
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.mask_source not in MASK_SOURCES:
+            raise ValueError(f"mask_source must be one of {MASK_SOURCES}, got {self.mask_source!r}")
 
 
 @dataclass
@@ -167,6 +174,11 @@ def ground_plan(grounder, plan: EditPlan, shape: tuple[int, int], prompt: Region
     return [found[t] for t in targets]
 
 
+def _decoder_placeholder(target: str, shape: tuple[int, int]) -> Grounding:
+    """A target left to the diffusion restorer's mask decoder: no grounded mask."""
+    return Grounding(target, np.zeros(shape, np.float32), 0.0, "the diffusion restorer's mask decoder")
+
+
 def run_plan(
     image: LoadedImage,
     plan: EditPlan,
@@ -196,8 +208,18 @@ def run_plan(
     t0 = time.perf_counter()
     grounder = load_grounder(backends["grounding"])
     grounder.set_image(image.rgb)
+    # The diffusion restorer can find regions itself (its learned mask decoder), so with it a
+    # target grounding cannot find is left to the decoder instead of failing the turn.
+    decoder_can_help = backends["restorer"] == "full" and options.mask_source != "grounding"
+    grounded = True
     try:
         groundings = ground_plan(grounder, plan, (h, w), options.prompt)
+    except TargetsNotFound as err:
+        if not decoder_can_help:
+            raise
+        logger.info("grounding failed (%s); the diffusion restorer's mask decoder takes over", err)
+        grounded = False
+        groundings = [_decoder_placeholder(t, (h, w)) for t in plan.targets]
     finally:
         grounder.reset_image()
     by_target = {g.target: g for g in groundings}
@@ -219,11 +241,12 @@ def run_plan(
     # 5. restore in one pass over the whole image
     report("restoring", 0.4)
     t0 = time.perf_counter()
-    restorer = load_restorer(backends["restorer"])
+    restorer = load_restorer(backends["restorer"], options.mask_source)
     restored = restorer.restore(
         image.rgb, maps, degradation,
         progress=lambda done, total: report("restoring", 0.4 + 0.5 * done / max(total, 1)),
         plan=plan,
+        **({} if backends["restorer"] == "offline" else {"grounded": grounded}),
     )
     out = np.where(maps.keep[..., None] >= 1.0, image.rgb, restored.image).astype(np.float32)
     timings["restore"] = time.perf_counter() - t0

@@ -74,3 +74,18 @@ def test_backend_full_runs_both_full_stages(tiny_weights, tmp_path, monkeypatch)
     assert report["backends"]["restorer"].startswith("full")
     assert report["regions"][0]["fidelity_used"] == 0.5
     assert Image.open(out).size == (90, 70)
+
+
+def test_decoder_takes_over_a_target_grounding_cannot_find(tiny_weights, tmp_path):
+    out, rep = tmp_path / "out.png", tmp_path / "r.json"
+    res = runner.invoke(app, ["run", str(_photo(tmp_path)), "make the giraffe clear with 0.5",
+                              "-o", str(out), "--json", str(rep)])
+    assert res.exit_code == 0, res.output
+    report = json.loads(rep.read_text())
+    assert report["backends"]["restorer"].startswith("full")
+    assert "mask decoder" in report["regions"][0]["how"]
+    assert "decoder" in " ".join(report["notes"]).lower()
+    # Asking for grounding masks only keeps the honest failure.
+    res = runner.invoke(app, ["run", str(_photo(tmp_path)), "make the giraffe clear with 0.5",
+                              "-o", str(tmp_path / "o2.png"), "--mask-source", "grounding"])
+    assert res.exit_code == 1 and "click" in res.output.lower()

@@ -13,13 +13,15 @@ RESTORERS: dict[str, str] = {
 }
 
 
-def load_restorer(backend: str = "offline") -> Restorer:
+def load_restorer(backend: str = "offline", mask_source: str = "auto") -> Restorer:
+    """The restorer of ``backend``; ``mask_source`` is passed to the diffusion restorer."""
     if backend == "offline":
         from models.restorers.classical import ClassicalRestorer
 
         return ClassicalRestorer()
     if backend == "full":
         from models.restorers.diffusion import load_diffusion_restorer
+        from models.restorers.diffusion.restorer import DiffusionSettings
 
-        return load_diffusion_restorer()
+        return load_diffusion_restorer(settings=DiffusionSettings(mask_source=mask_source))
     raise ValueError(f"unknown restorer backend {backend!r}; available: {sorted(RESTORERS)}")
