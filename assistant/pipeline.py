@@ -246,7 +246,7 @@ def run_plan(
         image.rgb, maps, degradation,
         progress=lambda done, total: report("restoring", 0.4 + 0.5 * done / max(total, 1)),
         plan=plan,
-        **({} if backends["restorer"] == "offline" else {"grounded": grounded}),
+        grounded=grounded,
     )
     out = np.where(maps.keep[..., None] >= 1.0, image.rgb, restored.image).astype(np.float32)
     timings["restore"] = time.perf_counter() - t0

@@ -98,9 +98,14 @@ class Restorer(abc.ABC):
         degradation: Degradation,
         progress: ProgressFn | None = None,
         plan: EditPlan | None = None,
+        *,
+        grounded: bool = True,
     ) -> RestoredImage:
         """Restore ``image`` following ``maps``; ``degradation`` is the level fidelity 1 means.
 
         plan: the EditPlan being run, for restorers that condition on text (the diffusion
             restorer derives its prompts from it); pixel restorers ignore it.
+        grounded: False when grounding could not find the plan's targets, so ``maps`` do not
+            locate them; restorers that can find regions themselves (the diffusion restorer's
+            mask decoder) use that; others are never called with False.
         """

@@ -228,6 +228,8 @@ class ClassicalRestorer(Restorer):
         degradation: Degradation,
         progress: ProgressFn | None = None,
         plan: object | None = None,
+        *,
+        grounded: bool = True,
     ) -> RestoredImage:
         """Restore ``image`` (H, W, 3) float32 RGB in [0, 1] following ``maps``.
 
