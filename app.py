@@ -13,6 +13,7 @@ settings accordion and a PNG download. ``/restore`` is the documented API endpoi
 from __future__ import annotations
 
 import os
+import threading
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -21,7 +22,7 @@ import gradio as gr  # noqa: E402
 
 import assistant.spaces  # noqa: E402,F401  (import `spaces` before anything touches CUDA)
 from assistant import EXAMPLES_DIR, ui  # noqa: E402
-from assistant.pipeline import BACKENDS  # noqa: E402
+from assistant.pipeline import BACKENDS, warm_up  # noqa: E402
 from assistant.ui_state import (  # noqa: E402
     CLICK_MODES,
     MASK_SOURCES,
@@ -204,8 +205,12 @@ def main(host: str = "127.0.0.1", port: int = 7860, backend: str = "auto") -> No
     demo = create_demo(backend)
     demo.queue(default_concurrency_limit=8, max_size=QUEUE_SIZE).launch(
         server_name=host, server_port=port, ssr_mode=False, show_error=True, max_file_size="64mb",
-        footer_links=["api", "gradio"],
+        footer_links=["api", "gradio"], prevent_thread_lock=True,
     )
+    # Once the page is served, load the offline models in the background so the first reply
+    # does not pay for importing torch and reading the weights (see pipeline.warm_up).
+    threading.Thread(target=warm_up, args=(backend,), name="restora-warm-up", daemon=True).start()
+    demo.block_thread()
 
 
 if __name__ == "__main__":  # `python app.py`, and the Hugging Face Space

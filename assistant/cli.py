@@ -40,6 +40,10 @@ NegClickOpt = Annotated[
     typer.Option("--negative-click", help="Click X,Y on what is NOT the target; repeatable."),
 ]
 BoxOpt = Annotated[str | None, typer.Option("--box", help="Box X0,Y0,X1,Y1 around the first target.")]
+BoxThresholdOpt = Annotated[float, typer.Option(
+    help="Full grounding: GroundingDINO keeps boxes scoring above this (0–1).")]
+TextThresholdOpt = Annotated[float, typer.Option(
+    help="Full grounding: GroundingDINO's token threshold for box labels (0–1).")]
 BackendOpt = Annotated[
     str, typer.Option("--backend", help="auto (full when its weights are installed, else offline), "
                       "offline, or full.")
@@ -116,6 +120,11 @@ def run(
     mask_source: Annotated[str, typer.Option(
         help="Diffusion restorer masks: auto (grounding, or the learned decoder for targets "
         "grounding cannot find), grounding, decoder.")] = "auto",
+    steps: Annotated[int, typer.Option(help="Diffusion restorer: sampler steps.")] = 20,
+    guidance: Annotated[float, typer.Option(help="Diffusion restorer: classifier-free guidance.")] = 3.6,
+    seed: Annotated[int, typer.Option(help="Diffusion restorer: random seed.")] = 0,
+    box_threshold: BoxThresholdOpt = 0.3,
+    text_threshold: TextThresholdOpt = 0.25,
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Restore IMAGE following INSTRUCTION and write a PNG."""
@@ -134,8 +143,12 @@ def run(
         raise _fail(f"'{json_report}' already exists; pass --overwrite to replace it.", 2)
     loaded = _load(image)
     prompt = parse_prompt(click, negative_click, box)
-    options = RunOptions(backend=backend, lens_blur=lens_blur,  # type: ignore[arg-type]
-                         mask_source=mask_source)
+    try:
+        options = RunOptions(backend=backend, lens_blur=lens_blur,  # type: ignore[arg-type]
+                             mask_source=mask_source, steps=steps, guidance=guidance, seed=seed,
+                             box_threshold=box_threshold, text_threshold=text_threshold)
+    except ValueError as err:
+        raise _fail(str(err), 2) from err
     session = Session(loaded, options)
     reply = session.send(instruction, prompt=prompt)
     if not reply.ok:
@@ -190,6 +203,8 @@ def ground(
     backend: BackendOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    box_threshold: BoxThresholdOpt = 0.3,
+    text_threshold: TextThresholdOpt = 0.25,
 ) -> None:
     """Find TARGET in IMAGE and write its soft mask as an 8-bit PNG at the image's size."""
     import time
@@ -212,7 +227,7 @@ def ground(
             prompt.check(loaded.rgb.shape[0], loaded.rgb.shape[1])
         t0 = time.perf_counter()
         stage = resolve_backends(backend, ("grounding",))["grounding"]  # type: ignore[arg-type]
-        grounder = load_grounder(stage)
+        grounder = load_grounder(stage, box_threshold, text_threshold)
         grounder.set_image(loaded.rgb)
         found = grounder.ground(target.strip().lower(), prompt)
         seconds = time.perf_counter() - t0

@@ -6,6 +6,8 @@ Every sentence is built from the RunResult, so it can never claim something that
 from __future__ import annotations
 
 from assistant.pipeline import RegionReport, RunResult
+from models.restorers.base import Degradation
+from models.restorers.maps import ACTION_WEIGHTS
 from parsers.plan import BACKGROUND, IMAGE
 
 _ACTION_VERBS = {
@@ -31,6 +33,9 @@ def _strength(region: RegionReport) -> str:
         return ""
     f = region.fidelity_used
     if region.fidelity is None:
+        if region.adaptive is not None:  # the diffusion restorer's quality-adaptive choice
+            a = region.adaptive
+            return f" at automatic fidelity {f:g} ({a.severity}: quality {a.score:.0f}/100 by {a.source})"
         return f" at automatic fidelity {f:g}"
     if f < 1:
         direction = "stronger than the estimated level"
@@ -41,14 +46,31 @@ def _strength(region: RegionReport) -> str:
     return f" at fidelity {f:g} ({direction})"
 
 
-def describe_region(region: RegionReport) -> str:
-    """E.g. "restored the dog at fidelity 0.5 (stronger …) — found by saliency, 23% of the photo"."""
+def _effect(region: RegionReport, degradation: Degradation | None) -> str:
+    """What the fidelity asked the restorer to remove there: the estimate × (2 − fidelity)."""
+    if degradation is None or region.action == "keep":
+        return ""
+    weights = ACTION_WEIGHTS[region.action]
+    strength = 2.0 - region.fidelity_used
+    parts = []
+    if weights["denoise"] and degradation.noise_sigma * strength >= 1.0:
+        parts.append(f"noise σ≈{degradation.noise_sigma * strength:.0f}")
+    if weights["deblur"] and not weights["bokeh"] and degradation.blur_sigma * strength >= 0.35:
+        parts.append(f"blur σ≈{degradation.blur_sigma * strength:.1f} px")
+    if weights["dejpeg"] and degradation.jpeg_quality is not None and strength > 0:
+        parts.append(f"JPEG blocks ×{strength:g}")
+    return f", removing {', '.join(parts)}" if parts else ", nothing to remove at this strength"
+
+
+def describe_region(region: RegionReport, degradation: Degradation | None = None) -> str:
+    """E.g. "restored the dog at fidelity 0.5 (stronger …), removing noise σ≈27 — found by
+    saliency, 23% of the photo"."""
     name = _region_name(region.target)
     verb = _ACTION_VERBS[region.action]
     where = ""
     if region.target != IMAGE:
         where = f" — found by {region.how}, {region.area_fraction:.0%} of the photo"
-    return f"{verb} {name}{_strength(region)}{where}"
+    return f"{verb} {name}{_strength(region)}{_effect(region, degradation)}{where}"
 
 
 def explain(result: RunResult) -> str:
@@ -56,7 +78,7 @@ def explain(result: RunResult) -> str:
     lines: list[str] = []
     if result.plan.changes:
         lines.append(f"Adjusted your last request: {result.plan.changes}.")
-    parts = [describe_region(r) for r in result.regions]
+    parts = [describe_region(r, result.degradation) for r in result.regions]
     sentence = "; ".join(parts)
     lines.append(sentence[0].upper() + sentence[1:] + ".")
     covered = {r.target for r in result.regions}

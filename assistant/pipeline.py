@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from assistant.imageio import LoadedImage
 from models.grounding.base import Grounding, GroundingError, RegionPrompt
 from models.restorers.base import Degradation, RegionMaps
 from parsers.plan import BACKGROUND, IMAGE, EditPlan
+
+if TYPE_CHECKING:
+    from models.restorers.adaptive import AdaptiveFidelity
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +58,23 @@ class RunOptions:
     prompt: RegionPrompt | None = None
     lens_blur: bool = True
     mask_source: str = "auto"
+    steps: int = 20  # the diffusion restorer's sampler steps, guidance and seed
+    guidance: float = 3.6
+    seed: int = 0
+    box_threshold: float = 0.3  # GroundingDINO's thresholds (full grounding)
+    text_threshold: float = 0.25
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.mask_source not in MASK_SOURCES:
             raise ValueError(f"mask_source must be one of {MASK_SOURCES}, got {self.mask_source!r}")
+        if not 1 <= int(self.steps) <= 1000 or float(self.guidance) < 0:
+            raise ValueError(f"need 1 ≤ steps ≤ 1000 and guidance ≥ 0, got steps={self.steps!r}, "
+                             f"guidance={self.guidance!r}")
+        for name in ("box_threshold", "text_threshold"):
+            if not 0.0 <= float(getattr(self, name)) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
 
 
 @dataclass
@@ -74,6 +88,7 @@ class RegionReport:
     how: str
     score: float
     area_fraction: float
+    adaptive: AdaptiveFidelity | None = None  # how an automatic fidelity was chosen (full restorer)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +96,7 @@ class RegionReport:
             "action": self.action,
             "fidelity": self.fidelity,
             "fidelity_used": round(self.fidelity_used, 4),
+            "adaptive": None if self.adaptive is None else self.adaptive.to_dict(),
             "how": self.how,
             "score": round(self.score, 4),
             "mask_area_fraction": round(self.area_fraction, 4),
@@ -146,6 +162,31 @@ def resolve_backends(requested: Backend, stages: tuple[str, ...] | None = None) 
     return chosen
 
 
+def warm_up(requested: Backend = "auto") -> None:
+    """Pay the first turn's one-off costs ahead of time, for the stages that run offline.
+
+    Imports the offline grounder's and restorer's libraries (torch, OpenCV, scikit-image) and
+    loads the shipped restorer weights, so a server's first reply is as fast as its later ones.
+    Full-model stages stay lazy: they load on first use, as on a ZeroGPU Space. Never raises:
+    a failure here is logged and surfaces, with its real message, on the first turn instead.
+    """
+    try:
+        backends = resolve_backends(requested)
+        if backends["grounding"] == "offline":
+            from models.grounding import load_grounder
+
+            load_grounder("offline").set_image(np.zeros((64, 64, 3), np.float32))
+        if backends["restorer"] == "offline":
+            from models.restorers import load_restorer
+
+            restorer = load_restorer("offline")
+            restorer.restore(np.zeros((64, 64, 3), np.float32), RegionMaps.uniform(64, 64),
+                             Degradation(noise_sigma=5.0))
+        from models import quality  # noqa: F401
+    except Exception:  # noqa: BLE001 - a warm-up must never take the server down
+        logger.warning("warm-up failed; the first turn will load everything itself", exc_info=True)
+
+
 def ground_plan(grounder, plan: EditPlan, shape: tuple[int, int], prompt: RegionPrompt | None
                 ) -> list[Grounding]:
     """Ground each distinct target of ``plan``; returns one Grounding per target, in plan order.
@@ -172,6 +213,32 @@ def ground_plan(grounder, plan: EditPlan, shape: tuple[int, int], prompt: Region
     if errors:
         raise TargetsNotFound(errors)
     return [found[t] for t in targets]
+
+
+#: Key of the part of the image no edit covers, in ``_adaptive_fidelities``' result.
+_REST = "\0rest"
+
+
+def _adaptive_fidelities(image: LoadedImage, plan: EditPlan, by_target: dict[str, Grounding]
+                         ) -> dict[str, AdaptiveFidelity]:
+    """Quality class and fidelity of each automatic edit's region and of the uncovered rest."""
+    from models.quality import estimate_degradation
+    from models.restorers.adaptive import choose_fidelity, musiq_scorer
+
+    def estimate(rgb: np.ndarray, mask: np.ndarray) -> Degradation:
+        return estimate_degradation(rgb, jpeg_quality_hint=image.jpeg_quality, mask=mask)
+
+    scorer = musiq_scorer()
+    chosen: dict[str, AdaptiveFidelity] = {}
+    for edit in plan.edits:
+        if edit.fidelity is None and edit.action != "keep" and edit.target not in chosen:
+            chosen[edit.target] = choose_fidelity(image.rgb, by_target[edit.target].mask, estimate, scorer)
+    covered = np.zeros(image.rgb.shape[:2], np.float32)
+    for g in by_target.values():
+        covered = np.maximum(covered, g.mask)
+    if (covered < 0.5).mean() > 0.01:
+        chosen[_REST] = choose_fidelity(image.rgb, 1.0 - covered, estimate, scorer)
+    return chosen
 
 
 def _decoder_placeholder(target: str, shape: tuple[int, int]) -> Grounding:
@@ -206,7 +273,7 @@ def run_plan(
     # 2. ground every target
     report("grounding", 0.0)
     t0 = time.perf_counter()
-    grounder = load_grounder(backends["grounding"])
+    grounder = load_grounder(backends["grounding"], options.box_threshold, options.text_threshold)
     grounder.set_image(image.rgb)
     # The diffusion restorer can find regions itself (its learned mask decoder), so with it a
     # target grounding cannot find is left to the decoder instead of failing the turn.
@@ -225,23 +292,35 @@ def run_plan(
     by_target = {g.target: g for g in groundings}
     timings["ground"] = time.perf_counter() - t0
 
-    # 3. per-pixel maps from all edits (later edits win where they overlap)
-    masked = [MaskedEdit(e.action, e.fidelity, by_target[e.target].mask) for e in plan.edits]
-    maps: RegionMaps = build_region_maps(h, w, masked)
-    if not options.lens_blur:
-        maps.bokeh = np.zeros_like(maps.bokeh)
-
-    # 4. estimate the degradation (what fidelity 1 means) and score the input
+    # 3. estimate the degradation (what fidelity 1 means) and score the input; with the
+    # diffusion restorer, automatic fidelities follow each region's quality class (adaptive.py)
     report("estimating", 0.3)
     t0 = time.perf_counter()
     degradation = estimate_degradation(image.rgb, jpeg_quality_hint=image.jpeg_quality)
     quality_before = quality_scores(image.rgb, jpeg=degradation.jpeg_quality is not None)
+    adaptive: dict[str, AdaptiveFidelity] = {}
+    if backends["restorer"] == "full" and grounded:
+        adaptive = _adaptive_fidelities(image, plan, by_target)
     timings["estimate"] = time.perf_counter() - t0
+
+    # 4. per-pixel maps from all edits (later edits win where they overlap)
+    def fidelity_of(edit) -> float | None:
+        if edit.fidelity is None and edit.target in adaptive:
+            return adaptive[edit.target].fidelity
+        return edit.fidelity
+
+    masked = [MaskedEdit(e.action, fidelity_of(e), by_target[e.target].mask) for e in plan.edits]
+    rest = adaptive.get(_REST)
+    rest_fidelity = None if rest is None else rest.fidelity
+    maps: RegionMaps = build_region_maps(h, w, masked, default_fidelity=rest_fidelity)
+    if not options.lens_blur:
+        maps.bokeh = np.zeros_like(maps.bokeh)
 
     # 5. restore in one pass over the whole image
     report("restoring", 0.4)
     t0 = time.perf_counter()
-    restorer = load_restorer(backends["restorer"], options.mask_source)
+    restorer = load_restorer(backends["restorer"], options.mask_source, steps=options.steps,
+                             guidance=options.guidance, seed=options.seed)
     restored = restorer.restore(
         image.rgb, maps, degradation,
         progress=lambda done, total: report("restoring", 0.4 + 0.5 * done / max(total, 1)),
@@ -262,10 +341,11 @@ def run_plan(
             target=e.target,
             action=e.action,
             fidelity=e.fidelity,
-            fidelity_used=AUTO_FIDELITY if e.fidelity is None else e.fidelity,
+            fidelity_used=fidelity_of(e) if fidelity_of(e) is not None else AUTO_FIDELITY,
             how=by_target[e.target].how,
             score=by_target[e.target].score,
             area_fraction=by_target[e.target].area_fraction,
+            adaptive=adaptive.get(e.target) if e.fidelity is None else None,
         )
         for e in plan.edits
     ]

@@ -80,20 +80,14 @@ class Settings:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
 
     def run_options(self, prompt: RegionPrompt | None = None) -> RunOptions:
-        """RunOptions for a turn. Settings RunOptions has no field for are not passed (see unused)."""
-        names = {f.name for f in fields(RunOptions)}
-        extra = {k: getattr(self, k) for k in self.model_settings() if k in names}
+        """RunOptions for a turn: every setting reaches the stage that uses it."""
+        extra = {k: getattr(self, k) for k in self.model_settings()}
         return RunOptions(backend=self.backend, prompt=prompt, lens_blur=self.lens_blur,  # type: ignore[arg-type]
                           **extra)
 
     @staticmethod
     def model_settings() -> tuple[str, ...]:
         return ("mask_source", "steps", "guidance", "seed", "box_threshold", "text_threshold")
-
-    def unused(self) -> list[str]:
-        """Settings this version of the pipeline does not take (RunOptions lacks them)."""
-        names = {f.name for f in fields(RunOptions)}
-        return [k for k in self.model_settings() if k not in names]
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

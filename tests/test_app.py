@@ -149,11 +149,13 @@ def test_region_masks_overlay_is_labelled_by_target():
     assert masked.shape == plain.shape and not np.array_equal(masked, plain)
 
 
-def test_settings_map_to_run_options_and_name_what_is_unused():
-    s = Settings(backend="offline", lens_blur=False)
+def test_settings_map_to_run_options():
+    s = Settings(backend="offline", lens_blur=False, steps=7, guidance=2.5, seed=3, box_threshold=0.4,
+                 text_threshold=0.2, mask_source="decoder")
     opts = s.run_options(None)
     assert opts.backend == "offline" and opts.lens_blur is False
-    assert set(s.unused()) <= set(Settings.model_settings())
+    got = (opts.steps, opts.guidance, opts.seed, opts.box_threshold, opts.text_threshold, opts.mask_source)
+    assert got == (7, 2.5, 3, 0.4, 0.2, "decoder")
     with pytest.raises(ValueError, match="backend"):
         Settings(backend="gpu")
     settings, prompt = Settings.from_json('{"backend": "offline", "clicks": [[3, 4]], "box": [0, 0, 9, 9]}')

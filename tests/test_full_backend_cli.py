@@ -38,14 +38,15 @@ def test_auto_uses_the_installed_diffusion_restorer(tiny_weights, tmp_path):
     path = _photo(tmp_path)
     out, rep = tmp_path / "out.png", tmp_path / "r.json"
     res = runner.invoke(app, ["run", str(path), "make the left half clear with 0.5 and keep other parts "
-                              "bokeh blur with 1.2", "-o", str(out), "--json", str(rep)])
+                              "bokeh blur with 1.2", "-o", str(out), "--json", str(rep),
+                              "--steps", "3", "--guidance", "2.5", "--seed", "7"])
     assert res.exit_code == 0, res.output
     report = json.loads(rep.read_text())
     assert report["backends"]["restorer"].startswith("full")
     assert report["backends"]["grounding"].startswith("offline")  # no GroundingDINO/SAM weights
     assert Image.open(out).size == (90, 70)
     notes = " ".join(report["notes"]).lower()
-    assert "steps" in notes and "guidance" in notes and "seed" in notes
+    assert "3 unipc steps" in notes and "guidance 2.5" in notes and "seed 7" in notes  # the flags reach it
     assert "left half" in notes  # the derived prompts name the region
 
 

@@ -384,6 +384,12 @@ def test_weights_found_through_restora_weights_dir_enable_the_full_stage(weights
     ready, why = full_stage_status("grounding")
     assert ready, why
     assert isinstance(load_full_grounder(device="cpu"), FullGrounder)
+    # thresholds reach the detector; the models load once per process and are shared
+    from models.grounding import load_grounder
+
+    a, b = load_grounder("full", box_threshold=0.42, text_threshold=0.2), load_grounder("full")
+    assert (a.detector.box_threshold, a.detector.text_threshold, b.detector.box_threshold) == (0.42, 0.2, 0.3)
+    assert a.detector.model is b.detector.model and a.segmenter is b.segmenter
 
 
 # --- SAM 3 -----------------------------------------------------------------------------------

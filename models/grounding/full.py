@@ -14,6 +14,7 @@ torch and transformers are imported inside the loaders, never at module import.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -136,6 +137,10 @@ class GroundingDinoDetector:
         self._pixels: dict | None = None
         self._size: tuple[int, int] = (0, 0)
         self._cache: dict[str, Detections] = {}
+
+    def with_thresholds(self, box_threshold: float, text_threshold: float) -> GroundingDinoDetector:
+        """A detector sharing this one's model with other thresholds (and its own image state)."""
+        return type(self)(self.model, self.processor, self.device, box_threshold, text_threshold)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: torch.device, **thresholds) -> GroundingDinoDetector:
@@ -418,12 +423,17 @@ def load_full_grounder(
             raise ValueError(f"{name!r} is not a {kind}")
     det_dir, seg_dir = resolve(detector, weights), resolve(segmenter, weights)
     dev = select_device(device)
+    det, seg = _load_models(str(det_dir), str(seg_dir), str(dev))
+    return FullGrounder(det.with_thresholds(box_threshold, text_threshold), seg)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_models(det_dir: str, seg_dir: str, device: str) -> tuple[GroundingDinoDetector, SamSegmenter]:
+    """Load the detector and segmenter once per process (the UI's later turns reuse them)."""
+    import torch
+
     t0 = time.perf_counter()
-    grounder = FullGrounder(
-        GroundingDinoDetector.from_pretrained(
-            det_dir, dev, box_threshold=box_threshold, text_threshold=text_threshold
-        ),
-        SamSegmenter.from_pretrained(seg_dir, dev),
-    )
-    logger.info("loaded %s + %s on %s in %.1f s", detector, segmenter, dev, time.perf_counter() - t0)
-    return grounder
+    dev = torch.device(device)
+    models = GroundingDinoDetector.from_pretrained(det_dir, dev), SamSegmenter.from_pretrained(seg_dir, dev)
+    logger.info("loaded %s + %s on %s in %.1f s", det_dir, seg_dir, dev, time.perf_counter() - t0)
+    return models

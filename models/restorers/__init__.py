@@ -8,14 +8,27 @@ from __future__ import annotations
 from models.restorers.base import Restorer
 
 RESTORERS: dict[str, str] = {
-    "offline": "classical OpenCV restorer (no downloads)",
+    "offline": "Restora's trained conditional FFDNet (ships in the package, no downloads)",
+    "classical": "classical OpenCV restorer (sliding-DCT shrinkage + Wiener deconvolution; no weights)",
     "full": "region-modulated SD-2.1 ControlNet (InstructRestore weights)",
 }
 
 
-def load_restorer(backend: str = "offline", mask_source: str = "auto") -> Restorer:
-    """The restorer of ``backend``; ``mask_source`` is passed to the diffusion restorer."""
+def load_restorer(
+    backend: str = "offline",
+    mask_source: str = "auto",
+    *,
+    steps: int = 20,
+    guidance: float = 3.6,
+    seed: int = 0,
+) -> Restorer:
+    """The restorer of ``backend``; ``mask_source``, ``steps``, ``guidance`` and ``seed`` are the
+    diffusion restorer's settings (the pixel restorers have none)."""
     if backend == "offline":
+        from models.restorers.learned import NetworkRestorer
+
+        return NetworkRestorer()
+    if backend == "classical":
         from models.restorers.classical import ClassicalRestorer
 
         return ClassicalRestorer()
@@ -23,5 +36,6 @@ def load_restorer(backend: str = "offline", mask_source: str = "auto") -> Restor
         from models.restorers.diffusion import load_diffusion_restorer
         from models.restorers.diffusion.restorer import DiffusionSettings
 
-        return load_diffusion_restorer(settings=DiffusionSettings(mask_source=mask_source))
+        settings = DiffusionSettings(steps=steps, guidance=guidance, seed=seed, mask_source=mask_source)
+        return load_diffusion_restorer(settings=settings)
     raise ValueError(f"unknown restorer backend {backend!r}; available: {sorted(RESTORERS)}")

@@ -240,7 +240,7 @@ class ClassicalRestorer(Restorer):
         self.check_inputs(image, maps, degradation)
         strength = (2.0 - maps.fidelity).astype(np.float32)
         notes: list[str] = []
-        steps = [self.dejpeg, self.denoise, self.deblur, self.add_bokeh]
+        steps = self.steps()
         total = len(steps) + 1
         out = image.copy()
         # 2.–5. one operation at a time, each blended in by its weight map
@@ -257,6 +257,11 @@ class ClassicalRestorer(Restorer):
         if progress is not None:
             progress(total, total)
         return RestoredImage(image=out, notes=notes)
+
+    def steps(self) -> list[Callable[..., np.ndarray]]:
+        """The operations ``restore`` runs in order, each ``(image, x, maps, strength,
+        degradation, notes) → x``."""
+        return [self.dejpeg, self.denoise, self.deblur, self.add_bokeh]
 
     @staticmethod
     def check_inputs(image: np.ndarray, maps: RegionMaps, degradation: Degradation) -> None:

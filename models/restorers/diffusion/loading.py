@@ -51,6 +51,7 @@ Nothing heavy is imported at module import: ``diffusion_status`` reads only file
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -325,8 +326,19 @@ def load_diffusion_restorer(
     offload: bool = False,
     settings: DiffusionSettings | None = None,
 ) -> DiffusionRestorer:
-    """A ready DiffusionRestorer. Arguments as load_pipeline; settings: steps, guidance, seed, …"""
+    """A ready DiffusionRestorer. Arguments as load_pipeline; settings: steps, guidance, seed, …
+
+    The pipeline is loaded once per process for the same weights, device and dtype (the UI's
+    later turns and a batch's later images reuse it); the settings are per call.
+    """
     from models.restorers.diffusion.restorer import DiffusionRestorer, DiffusionSettings
 
-    pipe = load_pipeline(base, controlnet, device, dtype, offload)
+    base_dir, controlnet_dir = str(resolve_base(base)), str(resolve_controlnet(controlnet))
+    pipe = _cached_pipeline(base_dir, controlnet_dir, device, dtype, offload)
     return DiffusionRestorer(pipe, settings or DiffusionSettings())
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_pipeline(base: str, controlnet: str, device: str | None, dtype: str | torch.dtype | None,
+                     offload: bool) -> InstructRestorePipeline:
+    return load_pipeline(base, controlnet, device, dtype, offload)

@@ -1,0 +1,209 @@
+"""The trained offline restorer: shipped weights, condition maps steer it, regions, keep, tiling."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models.restorers import load_restorer
+from models.restorers.base import Degradation, RegionMaps
+from models.restorers.learned import NetworkRestorer
+from models.restorers.levels import jpeg_condition
+from models.restorers.maps import MaskedEdit, build_region_maps
+from models.restorers.network import (
+    DEFAULT_WEIGHTS,
+    ConditionalFFDNet,
+    NetworkConfig,
+    load_network,
+    save_network,
+)
+from models.restorers.synthetic import SyntheticDegradation, gaussian_kernel, quantize
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+def _hf_energy(image: np.ndarray) -> float:
+    y = image.mean(axis=2).astype(np.float32)
+    return float(np.mean(cv2.Laplacian(y, cv2.CV_32F) ** 2))
+
+
+@pytest.fixture(scope="module")
+def restorer() -> NetworkRestorer:
+    return NetworkRestorer()
+
+
+@pytest.fixture(scope="module")
+def clean(cbsd68) -> np.ndarray:
+    return np.asarray(Image.open(cbsd68 / "21077.png").convert("RGB"), dtype=np.float32) / 255.0
+
+
+@pytest.fixture(scope="module")
+def noisy(clean) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return quantize(clean + rng.standard_normal(clean.shape).astype(np.float32) * 25 / 255)
+
+
+# --- the shipped weights --------------------------------------------------------------------
+
+
+def test_shipped_weights_load_from_package_data_without_network(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert DEFAULT_WEIGHTS.is_file() and DEFAULT_WEIGHTS.suffix == ".safetensors"
+    assert DEFAULT_WEIGHTS.stat().st_size < 20e6
+    model, meta = load_network()
+    params = sum(p.numel() for p in model.parameters())
+    assert 0.3e6 <= params <= 3e6
+    assert int(meta["iterations"]) > 0 and json.loads(meta["train_config"])["data"] == "cbsd432"
+    assert (DEFAULT_WEIGHTS.parent / "MODEL_CARD.md").is_file()
+
+
+def test_offline_backend_uses_the_network():
+    assert isinstance(load_restorer("offline"), NetworkRestorer)
+
+
+def test_trained_weights_denoise_a_test_photo(restorer, clean, noisy):
+    out = restorer.restore(noisy, RegionMaps.uniform(*clean.shape[:2]), Degradation(noise_sigma=25)).image
+    assert _psnr(noisy, clean) < 21.0
+    assert _psnr(out, clean) > 29.0  # a random or untrained network stays near the input
+
+
+def test_trained_weights_remove_jpeg_and_blur(restorer, clean):
+    h, w = clean.shape[:2]
+    rng = np.random.default_rng(0)
+    compressed = SyntheticDegradation(jpeg_quality=20).apply(clean, rng)
+    out = restorer.restore(
+        compressed, RegionMaps.uniform(h, w), Degradation(jpeg_quality=20, jpeg_exact=True)
+    ).image
+    assert _psnr(out, clean) > _psnr(compressed, clean) + 0.8
+    blurred = quantize(SyntheticDegradation(blur_sigma=2.0, noise_sigma=2).apply(clean, rng))
+    out = restorer.restore(
+        blurred, RegionMaps.uniform(h, w), Degradation(noise_sigma=2, blur_sigma=2.0)
+    ).image
+    assert _psnr(out, clean) > _psnr(blurred, clean) + 1.0
+
+
+# --- contracts ------------------------------------------------------------------------------
+
+
+def test_shapes_ranges_dtypes_for_odd_sizes(restorer):
+    rng = np.random.default_rng(1)
+    image = rng.random((37, 51, 3), dtype=np.float32)
+    out = restorer.restore(image, RegionMaps.uniform(37, 51), Degradation(noise_sigma=30)).image
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert not np.array_equal(out, image)
+
+
+def test_deterministic(restorer, noisy):
+    crop = noisy[:128, :160]
+    maps = RegionMaps.uniform(128, 160)
+    a = restorer.restore(crop, maps, Degradation(noise_sigma=25)).image
+    b = restorer.restore(crop, maps, Degradation(noise_sigma=25)).image
+    assert np.array_equal(a, b)
+
+
+def test_higher_sigma_condition_gives_smoother_output(restorer, noisy):
+    crop = noisy[:160, :160]
+    maps = RegionMaps.uniform(160, 160)
+    energies = [
+        _hf_energy(restorer.restore(crop, maps, Degradation(noise_sigma=s)).image) for s in (5, 15, 30, 50)
+    ]
+    assert all(a > b for a, b in zip(energies, energies[1:], strict=False)), energies
+
+
+def test_fidelity_modulates_each_region_in_one_pass(restorer, noisy):
+    h, w = noisy.shape[:2]
+    left = np.zeros((h, w), np.float32)
+    left[:, : w // 2] = 1.0
+    maps = build_region_maps(h, w, [MaskedEdit("restore", 0.5, left), MaskedEdit("restore", 1.5, 1 - left)])
+    out = restorer.restore(noisy, maps, Degradation(noise_sigma=25)).image
+    uniform = {
+        f: restorer.restore(noisy, RegionMaps.uniform(h, w, f), Degradation(noise_sigma=25)).image
+        for f in (0.5, 1.5)
+    }
+    inner_left, inner_right = np.s_[:, 40 : w // 2 - 40], np.s_[:, w // 2 + 40 : -40]
+    # away from the border each half equals the uniform run at its own fidelity
+    assert np.abs(out[inner_left] - uniform[0.5][inner_left]).max() < 1e-5
+    assert np.abs(out[inner_right] - uniform[1.5][inner_right]).max() < 1e-5
+    assert _hf_energy(out[inner_left]) < _hf_energy(out[inner_right])
+
+
+def test_keep_and_fidelity_two_are_bit_exact(restorer, noisy):
+    h, w = noisy.shape[:2]
+    top = np.zeros((h, w), np.float32)
+    top[: h // 2] = 1.0
+    maps = build_region_maps(h, w, [MaskedEdit("keep", None, top)])
+    out = restorer.restore(noisy, maps, Degradation(noise_sigma=25)).image
+    assert np.array_equal(out[: h // 2], noisy[: h // 2])
+    assert not np.array_equal(out[h // 2 :], noisy[h // 2 :])
+    gentle = restorer.restore(noisy, RegionMaps.uniform(h, w, 2.0), Degradation(noise_sigma=25)).image
+    assert np.array_equal(gentle, noisy)
+
+
+def test_bokeh_is_never_sharpened(restorer, clean):
+    blurred = quantize(SyntheticDegradation(blur_sigma=2.0).apply(clean, np.random.default_rng(0)))
+    h, w = clean.shape[:2]
+    deblur = restorer.restore(
+        blurred, RegionMaps.uniform(h, w, action="restore"), Degradation(blur_sigma=2.0)
+    )
+    bokeh = restorer.restore(blurred, RegionMaps.uniform(h, w, action="bokeh"), Degradation(blur_sigma=2.0))
+    assert _hf_energy(deblur.image) > 1.5 * _hf_energy(blurred)
+    assert _hf_energy(bokeh.image) <= 1.05 * _hf_energy(blurred)
+
+
+def test_tiled_matches_untiled_on_1024(restorer, clean):
+    big = cv2.resize(clean, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    big = quantize(big + np.random.default_rng(3).standard_normal(big.shape).astype(np.float32) * 0.06)
+    maps = RegionMaps.uniform(1024, 1024)
+    maps.fidelity[:, 300:700] = 0.6  # a region border crossing tiles
+    tiled = NetworkRestorer(tile=256).restore(big, maps, Degradation(noise_sigma=15)).image
+    whole = NetworkRestorer(tile=1024).restore(big, maps, Degradation(noise_sigma=15)).image
+    assert _psnr(tiled, whole) >= 45.0
+
+
+def test_notes_state_what_was_removed(restorer, noisy):
+    h, w = noisy.shape[:2]
+    notes = restorer.restore(
+        noisy, RegionMaps.uniform(h, w), Degradation(noise_sigma=25, jpeg_quality=40, jpeg_exact=True)
+    ).notes
+    assert any("σ≈25" in n for n in notes) and any("quality 40" in n for n in notes)
+
+
+# --- loading errors and the network module --------------------------------------------------
+
+
+def test_missing_and_foreign_weights_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train_restorer"):
+        load_network(tmp_path / "absent.safetensors")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ValueError, match="not a Restora ConditionalFFDNet"):
+        load_network(tmp_path / "other.safetensors")
+    with pytest.raises(ValueError, match="tile"):
+        NetworkRestorer(tile=63)
+
+
+def test_save_load_round_trip_and_odd_input_error(tmp_path):
+    torch.manual_seed(0)
+    model = ConditionalFFDNet(NetworkConfig(channels=8, layers=4))
+    save_network(model, tmp_path / "tiny.safetensors", {"iterations": "1"})
+    loaded, meta = load_network(tmp_path / "tiny.safetensors")
+    x, c = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    assert torch.equal(model(x, c), loaded(x, c)) and meta["iterations"] == "1"
+    with pytest.raises(ValueError, match="even"):
+        model(torch.rand(1, 3, 15, 16), torch.rand(1, 3, 15, 16))
+
+
+def test_jpeg_condition_scale():
+    assert jpeg_condition(None) == 0.0
+    assert jpeg_condition(10) == pytest.approx(1.0) and jpeg_condition(100) == 0.0
+    assert jpeg_condition(30) > jpeg_condition(60)
+    assert gaussian_kernel(2.0).shape == (15, 15) and gaussian_kernel(2.0).sum() == pytest.approx(1.0)
