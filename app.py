@@ -13,7 +13,6 @@ settings accordion and a PNG download. ``/restore`` is the documented API endpoi
 from __future__ import annotations
 
 import os
-import threading
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -202,14 +201,15 @@ def create_demo(backend: str = "auto") -> gr.Blocks:
 
 
 def main(host: str = "127.0.0.1", port: int = 7860, backend: str = "auto") -> None:
+    # Load the offline models before serving, so the first reply does not pay for importing torch,
+    # reading the weights and first-calling OpenCV/scikit-image (~1.5 s, see pipeline.warm_up):
+    # warming up in the background instead made the first reply compete with it for the CPU.
+    warm_up(backend)
     demo = create_demo(backend)
     demo.queue(default_concurrency_limit=8, max_size=QUEUE_SIZE).launch(
         server_name=host, server_port=port, ssr_mode=False, show_error=True, max_file_size="64mb",
         footer_links=["api", "gradio"], prevent_thread_lock=True,
     )
-    # Once the page is served, load the offline models in the background so the first reply
-    # does not pay for importing torch and reading the weights (see pipeline.warm_up).
-    threading.Thread(target=warm_up, args=(backend,), name="restora-warm-up", daemon=True).start()
     demo.block_thread()
 
 

@@ -7,6 +7,7 @@ JSON report need.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import time
 from collections.abc import Callable
@@ -175,7 +176,9 @@ def warm_up(requested: Backend = "auto") -> None:
         if backends["grounding"] == "offline":
             from models.grounding import load_grounder
 
-            load_grounder("offline").set_image(np.zeros((64, 64, 3), np.float32))
+            grounder = load_grounder("offline")
+            grounder.set_image(np.random.default_rng(0).random((96, 128, 3), dtype=np.float32))
+            grounder.ground("main subject")  # imports and first-calls saliency and GrabCut
         if backends["restorer"] == "offline":
             from models.restorers import load_restorer
 
@@ -241,6 +244,10 @@ def _adaptive_fidelities(image: LoadedImage, plan: EditPlan, by_target: dict[str
     return chosen
 
 
+#: Runs each turn's estimates beside its grounding (two workers: two concurrent turns never queue).
+_ESTIMATOR = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="restora-estimate")
+
+
 def _decoder_placeholder(target: str, shape: tuple[int, int]) -> Grounding:
     """A target left to the diffusion restorer's mask decoder: no grounded mask."""
     return Grounding(target, np.zeros(shape, np.float32), 0.0, "the diffusion restorer's mask decoder")
@@ -270,7 +277,15 @@ def run_plan(
     # 1. choose a backend per stage
     backends = resolve_backends(options.backend)
 
-    # 2. ground every target
+    # 2. ground every target; meanwhile (another thread: OpenCV and numpy release the GIL) estimate
+    # the degradation, i.e. what fidelity 1 means, and score the input
+    def estimate() -> tuple[Degradation, dict[str, float], float]:
+        t = time.perf_counter()
+        found = estimate_degradation(image.rgb, jpeg_quality_hint=image.jpeg_quality)
+        scores = quality_scores(image.rgb, jpeg=found.jpeg_quality is not None)
+        return found, scores, time.perf_counter() - t
+
+    estimating = _ESTIMATOR.submit(estimate)
     report("grounding", 0.0)
     t0 = time.perf_counter()
     grounder = load_grounder(backends["grounding"], options.box_threshold, options.text_threshold)
@@ -292,16 +307,16 @@ def run_plan(
     by_target = {g.target: g for g in groundings}
     timings["ground"] = time.perf_counter() - t0
 
-    # 3. estimate the degradation (what fidelity 1 means) and score the input; with the
-    # diffusion restorer, automatic fidelities follow each region's quality class (adaptive.py)
+    # 3. the estimates; with the diffusion restorer, automatic fidelities follow each region's
+    # quality class (adaptive.py)
     report("estimating", 0.3)
     t0 = time.perf_counter()
-    degradation = estimate_degradation(image.rgb, jpeg_quality_hint=image.jpeg_quality)
-    quality_before = quality_scores(image.rgb, jpeg=degradation.jpeg_quality is not None)
+    degradation, quality_before, estimate_seconds = estimating.result()
     adaptive: dict[str, AdaptiveFidelity] = {}
     if backends["restorer"] == "full" and grounded:
         adaptive = _adaptive_fidelities(image, plan, by_target)
-    timings["estimate"] = time.perf_counter() - t0
+    timings["estimate"] = time.perf_counter() - t0  # the wait for the estimates, plus adaptive
+    logger.debug("estimates took %.2f s beside grounding", estimate_seconds)
 
     # 4. per-pixel maps from all edits (later edits win where they overlap)
     def fidelity_of(edit) -> float | None:

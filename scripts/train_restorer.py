@@ -2,6 +2,12 @@
 
     python scripts/train_restorer.py --run-dir runs/restorer            # train (resumes if possible)
     python scripts/train_restorer.py --run-dir runs/restorer --export   # write the package weights
+    python scripts/train_restorer.py --run-dir runs/restorer --extend-to 20000  # train on
+    python scripts/train_restorer.py --run-dir runs/more --init-from WEIGHTS  # in a fresh checkout
+
+Run directories are not committed (``runs/`` is ignored); to continue in a fresh checkout, start a
+new run from the shipped weights (``models/restorers/weights/restora-ffdnet.safetensors``) with
+``--init-from`` (Adam's moments restart; they rebuild in a few hundred iterations).
 
 Reproducible: every random choice of iteration ``i`` comes from ``numpy.random.default_rng([seed,
 i])``, so a resumed run draws the same patches and degradations as an uninterrupted one. The run
@@ -24,6 +30,7 @@ import logging
 import math
 import os
 import platform
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -53,7 +60,7 @@ VALIDATION_CASES = {  # name → degradation, evaluated on 256² centre crops of
 @dataclass
 class TrainConfig:
     seed: int = 0
-    iterations: int = 7000
+    iterations: int = 6800
     batch: int = 32
     patch: int = 96
     lr: float = 1e-3
@@ -62,6 +69,7 @@ class TrainConfig:
     channels: int = 96
     layers: int = 12
     data: str = "cbsd432"
+    init_from: str = ""  # start from these ConditionalFFDNet weights (e.g. the shipped ones)
 
 
 def load_images(folder: Path) -> list[np.ndarray]:
@@ -149,7 +157,16 @@ def hardware(device: torch.device) -> str:
     return f"{name} CPU, {torch.get_num_threads()} threads"
 
 
-def train(run_dir: Path, cfg: TrainConfig, device: torch.device, save_every: int, val_every: int) -> None:
+def train(
+    run_dir: Path,
+    cfg: TrainConfig,
+    device: torch.device,
+    save_every: int,
+    val_every: int,
+    extend_to: int | None = None,
+) -> None:
+    """Train (or resume) the run in ``run_dir``; ``extend_to`` raises a finished or running run's
+    total iterations (the cosine schedule is recomputed over the new total: a warm restart)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
     if config_path.exists():
@@ -157,6 +174,11 @@ def train(run_dir: Path, cfg: TrainConfig, device: torch.device, save_every: int
         if saved != cfg:
             logger.warning("run dir has config %s; using it (the command line's differs)", asdict(saved))
         cfg = saved
+        if extend_to is not None:
+            if extend_to <= cfg.iterations:
+                raise SystemExit(f"--extend-to {extend_to} must exceed the run's {cfg.iterations} iterations")
+            cfg = TrainConfig(**{**asdict(cfg), "iterations": extend_to})
+            config_path.write_text(json.dumps(asdict(cfg), indent=2))
     else:
         config_path.write_text(json.dumps(asdict(cfg), indent=2))
     images = load_images(SHARED / cfg.data)
@@ -167,6 +189,12 @@ def train(run_dir: Path, cfg: TrainConfig, device: torch.device, save_every: int
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start, elapsed = 0, 0.0
     ckpt = run_dir / "last.pt"
+    if cfg.init_from and not ckpt.exists():
+        from models.restorers.network import load_network
+
+        source, meta = load_network(cfg.init_from)
+        model.load_state_dict(source.state_dict())
+        logger.info("initialised from %s (%s iterations)", cfg.init_from, meta.get("iterations", "?"))
     if ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
@@ -187,6 +215,10 @@ def train(run_dir: Path, cfg: TrainConfig, device: torch.device, save_every: int
         )
         os.replace(tmp, ckpt)
 
+    def stop(signum, frame):  # save and stop on Ctrl-C and on kill (background jobs ignore SIGINT)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     log = (run_dir / "log.jsonl").open("a")
     model.train()
     it = start
@@ -223,6 +255,9 @@ def train(run_dir: Path, cfg: TrainConfig, device: torch.device, save_every: int
     except KeyboardInterrupt:
         logger.info("interrupted at iteration %d; saving", it)
         save(it)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     log.close()
 
 
@@ -257,6 +292,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--val-every", type=int, default=500)
+    parser.add_argument("--extend-to", type=int, default=None, metavar="N",
+                        help="continue a run past its planned iterations, to N in total (next session)")
     parser.add_argument(
         "--export",
         nargs="?",
@@ -275,7 +312,7 @@ def main() -> None:
         export(args.run_dir, args.export)
         return
     cfg = TrainConfig(**{k: getattr(args, k) for k in asdict(TrainConfig())})
-    train(args.run_dir, cfg, torch.device(args.device), args.save_every, args.val_every)
+    train(args.run_dir, cfg, torch.device(args.device), args.save_every, args.val_every, args.extend_to)
 
 
 if __name__ == "__main__":

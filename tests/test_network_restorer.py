@@ -26,7 +26,7 @@ from models.restorers.synthetic import SyntheticDegradation, gaussian_kernel, qu
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
+    return float(10 * np.log10(1.0 / max(np.mean((a.astype(np.float64) - b) ** 2), 1e-12)))
 
 
 def _hf_energy(image: np.ndarray) -> float:
