@@ -279,11 +279,9 @@ def run_plan(
 
     # 2. ground every target; meanwhile (another thread: OpenCV and numpy release the GIL) estimate
     # the degradation, i.e. what fidelity 1 means, and score the input
-    def estimate() -> tuple[Degradation, dict[str, float], float]:
-        t = time.perf_counter()
+    def estimate() -> tuple[Degradation, dict[str, float]]:
         found = estimate_degradation(image.rgb, jpeg_quality_hint=image.jpeg_quality)
-        scores = quality_scores(image.rgb, jpeg=found.jpeg_quality is not None)
-        return found, scores, time.perf_counter() - t
+        return found, quality_scores(image.rgb, jpeg=found.jpeg_quality is not None)
 
     estimating = _ESTIMATOR.submit(estimate)
     report("grounding", 0.0)
@@ -311,18 +309,17 @@ def run_plan(
     # quality class (adaptive.py)
     report("estimating", 0.3)
     t0 = time.perf_counter()
-    degradation, quality_before, estimate_seconds = estimating.result()
+    degradation, quality_before = estimating.result()
     adaptive: dict[str, AdaptiveFidelity] = {}
     if backends["restorer"] == "full" and grounded:
         adaptive = _adaptive_fidelities(image, plan, by_target)
     timings["estimate"] = time.perf_counter() - t0  # the wait for the estimates, plus adaptive
-    logger.debug("estimates took %.2f s beside grounding", estimate_seconds)
 
     # 4. per-pixel maps from all edits (later edits win where they overlap)
-    def fidelity_of(edit) -> float | None:
-        if edit.fidelity is None and edit.target in adaptive:
-            return adaptive[edit.target].fidelity
-        return edit.fidelity
+    def fidelity_of(edit) -> float:
+        if edit.fidelity is not None:
+            return edit.fidelity
+        return adaptive[edit.target].fidelity if edit.target in adaptive else AUTO_FIDELITY
 
     masked = [MaskedEdit(e.action, fidelity_of(e), by_target[e.target].mask) for e in plan.edits]
     rest = adaptive.get(_REST)
@@ -356,7 +353,7 @@ def run_plan(
             target=e.target,
             action=e.action,
             fidelity=e.fidelity,
-            fidelity_used=fidelity_of(e) if fidelity_of(e) is not None else AUTO_FIDELITY,
+            fidelity_used=fidelity_of(e),
             how=by_target[e.target].how,
             score=by_target[e.target].score,
             area_fraction=by_target[e.target].area_fraction,

@@ -43,3 +43,16 @@ def cbsd68(shared_data) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is missing")
     return path
+
+
+@pytest.fixture
+def tiny_weights(tmp_path, monkeypatch):
+    """Tiny random-weight SD-2.1 + InstructRestore checkpoints, found through RESTORA_WEIGHTS_DIR."""
+    from models.restorers.diffusion.tiny import save_tiny_checkpoints
+
+    folder = tmp_path / "weights"
+    save_tiny_checkpoints(folder)
+    monkeypatch.setenv("RESTORA_WEIGHTS_DIR", str(folder))
+    for var in ("RESTORA_SD21_BASE", "RESTORA_INSTRUCTRESTORE"):
+        monkeypatch.delenv(var, raising=False)
+    return folder

@@ -73,20 +73,13 @@ def test_musiq_is_absent_without_pyiqa_or_its_weights():
     assert musiq_scorer() is None  # pyiqa is an optional extra; nothing is downloaded
 
 
-def test_diffusion_pipeline_uses_the_table_for_automatic_edits(tmp_path, monkeypatch):
+def test_diffusion_pipeline_uses_the_table_for_automatic_edits(tiny_weights, tmp_path):
     import json
 
     from PIL import Image
     from typer.testing import CliRunner
 
     from assistant.cli import app
-    from models.restorers.diffusion.tiny import save_tiny_checkpoints
-
-    folder = tmp_path / "weights"
-    save_tiny_checkpoints(folder)
-    monkeypatch.setenv("RESTORA_WEIGHTS_DIR", str(folder))
-    for var in ("RESTORA_SD21_BASE", "RESTORA_INSTRUCTRESTORE"):
-        monkeypatch.delenv(var, raising=False)
     rng = np.random.default_rng(0)
     base = np.full((64, 96, 3), 128.0)
     base[:, :48] += rng.normal(0, 45, (64, 48, 3))  # left half very noisy, right half clean

@@ -5,25 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from assistant.cli import app
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def tiny_weights(tmp_path, monkeypatch):
-    from models.restorers.diffusion.tiny import save_tiny_checkpoints
-
-    folder = tmp_path / "weights"
-    save_tiny_checkpoints(folder)
-    monkeypatch.setenv("RESTORA_WEIGHTS_DIR", str(folder))
-    for var in ("RESTORA_SD21_BASE", "RESTORA_INSTRUCTRESTORE"):
-        monkeypatch.delenv(var, raising=False)
-    return folder
 
 
 def _photo(tmp_path):
