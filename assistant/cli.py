@@ -120,8 +120,10 @@ def run(
     mask_source: Annotated[str, typer.Option(
         help="Diffusion restorer masks: auto (grounding, or the learned decoder for targets "
         "grounding cannot find), grounding, decoder.")] = "auto",
-    steps: Annotated[int, typer.Option(help="Diffusion restorer: sampler steps.")] = 20,
-    guidance: Annotated[float, typer.Option(help="Diffusion restorer: classifier-free guidance.")] = 3.6,
+    steps: Annotated[int | None, typer.Option(
+        help="Diffusion restorer: sampler steps (default: the family's recipe, 20 or 50).")] = None,
+    guidance: Annotated[float | None, typer.Option(
+        help="Diffusion restorer: classifier-free guidance (default: the family's, 3.6 or 4).")] = None,
     seed: Annotated[int, typer.Option(help="Diffusion restorer: random seed.")] = 0,
     box_threshold: BoxThresholdOpt = 0.3,
     text_threshold: TextThresholdOpt = 0.25,

@@ -28,7 +28,7 @@ WeightsOpt = Annotated[
     typer.Option("--weights", help="Folder holding <name>/ model folders; searched first "
                  "(download: saved there).", file_okay=False),
 ]
-NamesArg = Annotated[list[str] | None, typer.Argument(help="Catalogue names (default: all).",
+NamesArg = Annotated[list[str] | None, typer.Argument(help="Catalogue names, or diffbir-v2 (default: all).",
                                                       show_default=False)]
 
 
@@ -37,14 +37,36 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _check_names(names: list[str] | None) -> list[str]:
-    from models.catalog import MODELS
+def _check_names(names: list[str] | None, bundles: bool = False) -> list[str]:
+    """Catalogue names (and, where ``bundles``, diffusion bundles such as diffbir-v2)."""
+    from models.catalog import BUNDLES, MODELS
 
-    unknown = [n for n in names or [] if n not in MODELS]
+    known = list(MODELS) + (list(BUNDLES) if bundles else [])
+    unknown = [n for n in names or [] if n not in known]
     if unknown:
         raise _fail(f"unknown model{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                    f"known models: {', '.join(MODELS)}.", 2)
-    return list(names) if names else list(MODELS)
+                    f"known models: {', '.join(known)}.", 2)
+    return list(names) if names else known
+
+
+def _bundle_problems(name: str, weights: Path | None) -> tuple[Path, list[str]]:
+    """(folder, problems) of a diffusion bundle; reads files only."""
+    from models.restorers.diffusion.loading import (
+        BASE_DIRNAME,
+        DIFFBIR_DIRNAME,
+        base_problems,
+        diffbir_problems,
+        resolve_base,
+        resolve_diffbir,
+    )
+
+    if weights is not None:
+        folder, base = weights / DIFFBIR_DIRNAME, weights / BASE_DIRNAME
+    else:
+        folder, base = resolve_diffbir(), resolve_base()
+    problems = diffbir_problems(folder)
+    problems += ["SD-2.1-base is not downloaded"] if isinstance(base, str) else base_problems(base)
+    return folder, problems
 
 
 @models_app.command("list")
@@ -63,9 +85,19 @@ def list_models(
                      "licence": spec.licence, "gated": spec.gated, "purpose": spec.purpose,
                      "present": loc is not None, "path": str(loc.path) if loc else None,
                      "source": loc.source if loc else None})
+    from models.catalog import BUNDLES
+
+    for name, bundle in BUNDLES.items():
+        folder, problems = _bundle_problems(name, weights)
+        rows.append({"name": name, "hf_id": bundle.sources, "kind": "restorer", "size_mb": bundle.size_mb,
+                     "licence": bundle.licence, "gated": False, "purpose": bundle.purpose,
+                     "present": not problems, "path": str(folder) if not problems else None,
+                     "source": "weights folder" if not problems else None})
     ready, why = full_stage_status("grounding")
+    restorer_ready, restorer_why = full_stage_status("restorer")
     if as_json:
-        typer.echo(json.dumps({"models": rows, "full_grounding": {"ready": ready, "detail": why}},
+        typer.echo(json.dumps({"models": rows, "full_grounding": {"ready": ready, "detail": why},
+                               "full_restorer": {"ready": restorer_ready, "detail": restorer_why}},
                               indent=2))
         return
     table = Table(title="Restora model catalogue")
@@ -79,21 +111,37 @@ def list_models(
     console.print(table)
     console.print(f"Full grounding backend: {'ready — ' if ready else 'not ready — '}{why}",
                   markup=False, highlight=False)
+    console.print(f"Full restorer backend: {'ready — ' if restorer_ready else 'not ready — '}{restorer_why}",
+                  markup=False, highlight=False)
 
 
 @models_app.command()
 def download(
     names: Annotated[list[str], typer.Argument(help="Catalogue names, e.g. grounding-dino-tiny "
-                                               "sam-vit-base.", show_default=False)],
+                                               "sam-vit-base, or diffbir-v2.", show_default=False)],
     weights: WeightsOpt = None,
 ) -> None:
     """Download models from the Hugging Face Hub (progress bars; interrupted downloads resume)."""
-    from models.catalog import get_spec
+    from models.catalog import BUNDLES, get_spec
     from models.weights import WeightsError
     from models.weights import download as fetch
 
     failed = []
-    for name in _check_names(names):
+    for name in _check_names(names, bundles=True):
+        if name in BUNDLES:
+            bundle = BUNDLES[name]
+            typer.echo(f"Downloading {name} ({bundle.sources}, about {bundle.size_mb} MB, {bundle.licence})…",
+                       err=True)
+            try:
+                from models.restorers.diffusion.loading import download_diffbir
+
+                folder, base = download_diffbir(weights)
+            except WeightsError as err:
+                typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
+                failed.append(name)
+                continue
+            typer.echo(f"{name}: {folder} (SD-2.1-base: {base})")
+            continue
         spec = get_spec(name)
         typer.echo(f"Downloading {name} ({spec.hf_id}, about {spec.size_mb} MB, {spec.licence})…",
                    err=True)
@@ -118,12 +166,20 @@ def verify(names: NamesArg = None, weights: WeightsOpt = None) -> None:
     Named models must be present; without names, missing models are listed but only damaged ones
     fail.
     """
-    from models.catalog import full_stage_status
+    from models.catalog import BUNDLES, full_stage_status
     from models.weights import verify as check
 
     explicit = bool(names)
     bad = False
-    for name in _check_names(names):
+    for name in _check_names(names, bundles=True):
+        if name in BUNDLES:
+            folder, problems = _bundle_problems(name, weights)
+            if problems:
+                typer.echo(f"missing  {name}: {'; '.join(problems)} (`restora models download {name}`)")
+                bad |= explicit
+            else:
+                typer.echo(f"ok       {name} at {folder}")
+            continue
         loc, problems = check(name, weights)
         if loc is None:
             typer.echo(f"missing  {name}: not downloaded (`restora models download {name}`)")
@@ -158,7 +214,14 @@ def where(names: NamesArg = None, weights: WeightsOpt = None) -> None:
               f"{weights_dir()}/<name>" if env_dir else f"the Hub cache ({hub_cache_dir()})")
     typer.echo(f"`restora models download` saves to {target}.")
     typer.echo(f"HF_HUB_OFFLINE is {'set: downloads are disabled' if hub_offline() else 'not set'}.")
-    for name in _check_names(names):
+    from models.catalog import BUNDLES
+
+    for name in _check_names(names, bundles=True):
+        if name in BUNDLES:
+            folder, problems = _bundle_problems(name, weights)
+            status = f" (incomplete: {'; '.join(problems)})" if problems else ""
+            typer.echo(f"{name}: {folder}{status}")
+            continue
         loc = find_local(name, weights)
         typer.echo(f"{name}: {loc.path} ({loc.source})" if loc else f"{name}: not found")
 

@@ -59,8 +59,8 @@ class RunOptions:
     prompt: RegionPrompt | None = None
     lens_blur: bool = True
     mask_source: str = "auto"
-    steps: int = 20  # the diffusion restorer's sampler steps, guidance and seed
-    guidance: float = 3.6
+    steps: int | None = None  # the diffusion restorer's sampler steps, guidance and seed
+    guidance: float | None = None  # None: the installed family's recipe (20 / 3.6 or 50 / 4)
     seed: int = 0
     box_threshold: float = 0.3  # GroundingDINO's thresholds (full grounding)
     text_threshold: float = 0.25
@@ -70,7 +70,9 @@ class RunOptions:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.mask_source not in MASK_SOURCES:
             raise ValueError(f"mask_source must be one of {MASK_SOURCES}, got {self.mask_source!r}")
-        if not 1 <= int(self.steps) <= 1000 or float(self.guidance) < 0:
+        if (self.steps is not None and not 1 <= int(self.steps) <= 1000) or (
+            self.guidance is not None and float(self.guidance) < 0
+        ):
             raise ValueError(f"need 1 ≤ steps ≤ 1000 and guidance ≥ 0, got steps={self.steps!r}, "
                              f"guidance={self.guidance!r}")
         for name in ("box_threshold", "text_threshold"):
@@ -190,6 +192,16 @@ def warm_up(requested: Backend = "auto") -> None:
         logger.warning("warm-up failed; the first turn will load everything itself", exc_info=True)
 
 
+def _has_mask_decoder() -> bool:
+    """Whether the installed diffusion family has a learned mask decoder (InstructRestore)."""
+    from models.restorers.diffusion.loading import choose_family
+
+    try:
+        return choose_family()[0] == "instructrestore"
+    except ValueError:
+        return False
+
+
 def ground_plan(grounder, plan: EditPlan, shape: tuple[int, int], prompt: RegionPrompt | None
                 ) -> list[Grounding]:
     """Ground each distinct target of ``plan``; returns one Grounding per target, in plan order.
@@ -288,9 +300,11 @@ def run_plan(
     t0 = time.perf_counter()
     grounder = load_grounder(backends["grounding"], options.box_threshold, options.text_threshold)
     grounder.set_image(image.rgb)
-    # The diffusion restorer can find regions itself (its learned mask decoder), so with it a
-    # target grounding cannot find is left to the decoder instead of failing the turn.
-    decoder_can_help = backends["restorer"] == "full" and options.mask_source != "grounding"
+    # InstructRestore can find regions itself (its learned mask decoder), so with it a target
+    # grounding cannot find is left to the decoder instead of failing the turn (DiffBIR has none).
+    decoder_can_help = (
+        backends["restorer"] == "full" and options.mask_source != "grounding" and _has_mask_decoder()
+    )
     grounded = True
     try:
         groundings = ground_plan(grounder, plan, (h, w), options.prompt)

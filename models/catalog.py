@@ -110,6 +110,28 @@ MODELS: dict[str, ModelSpec] = {
     ),
 }
 
+@dataclass(frozen=True)
+class Bundle:
+    """A set of files from several Hub repositories that one full-backend family needs
+    (fetched by ``restora models download NAME``; found by its loader's status check)."""
+
+    sources: str
+    size_mb: int
+    licence: str
+    purpose: str
+
+
+#: Diffusion-restorer families downloadable in one command (models.restorers.diffusion.loading).
+BUNDLES: dict[str, Bundle] = {
+    "diffbir-v2": Bundle(
+        sources="lxq007/DiffBIR-v2 (v2.pth, realesrgan_s4_swinir_100k.pth) + "
+        "stabilityai/stable-diffusion-2-1-base",
+        size_mb=4200,  # ControlNet 1,450 + SwinIR 64 + SD-2.1-base unet/vae/text encoder 2,600 (fp32)
+        licence="Apache-2.0 (DiffBIR) + CreativeML Open RAIL++-M (SD-2.1-base)",
+        purpose="DiffBIR v2: the full backend's diffusion restorer (region-modulated, tiled for big photos)",
+    ),
+}
+
 #: The full grounding backend's default models; RESTORA_DETECTOR / RESTORA_SEGMENTER override them.
 DEFAULT_DETECTOR = "grounding-dino-tiny"
 DEFAULT_SEGMENTER = "sam-vit-base"

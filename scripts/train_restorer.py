@@ -51,7 +51,9 @@ logger = logging.getLogger("train_restorer")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 VALIDATION_IMAGES = 8
 VALIDATION_CASES = {  # name → degradation, evaluated on 256² centre crops of the held-out images
+    "sigma15": SyntheticDegradation(noise_sigma=15),
     "sigma25": SyntheticDegradation(noise_sigma=25),
+    "jpeg10": SyntheticDegradation(jpeg_quality=10),
     "jpeg20": SyntheticDegradation(jpeg_quality=20),
     "blur2": SyntheticDegradation(blur_sigma=2, noise_sigma=2),
 }
@@ -70,6 +72,7 @@ class TrainConfig:
     layers: int = 12
     data: str = "cbsd432"
     init_from: str = ""  # start from these ConditionalFFDNet weights (e.g. the shipped ones)
+    focus_jpeg: float = 0.0  # share of samples that are pure heavy JPEG (quality 10–40)
 
 
 def load_images(folder: Path) -> list[np.ndarray]:
@@ -99,7 +102,10 @@ def make_batch(images: list[np.ndarray], cfg: TrainConfig, it: int) -> tuple[tor
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         crop = np.ascontiguousarray(crop)
-        d = sample_degradation(rng)
+        if cfg.focus_jpeg > 0 and rng.random() < cfg.focus_jpeg:  # no draw at 0: old runs replay
+            d = SyntheticDegradation(jpeg_quality=int(rng.integers(10, 41)))
+        else:
+            d = sample_degradation(rng)
         bad = d.apply(crop, rng)[margin:-margin, margin:-margin]
         if d.jpeg_quality is None and rng.random() < 0.5:
             bad = quantize(bad)

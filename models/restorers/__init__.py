@@ -10,7 +10,7 @@ from models.restorers.base import Restorer
 RESTORERS: dict[str, str] = {
     "offline": "Restora's trained conditional FFDNet (ships in the package, no downloads)",
     "classical": "classical OpenCV restorer (sliding-DCT shrinkage + Wiener deconvolution; no weights)",
-    "full": "region-modulated SD-2.1 ControlNet (InstructRestore weights)",
+    "full": "region-modulated SD-2.1 ControlNet (InstructRestore or DiffBIR v2 weights)",
 }
 
 
@@ -18,12 +18,12 @@ def load_restorer(
     backend: str = "offline",
     mask_source: str = "auto",
     *,
-    steps: int = 20,
-    guidance: float = 3.6,
+    steps: int | None = None,
+    guidance: float | None = None,
     seed: int = 0,
 ) -> Restorer:
     """The restorer of ``backend``; ``mask_source``, ``steps``, ``guidance`` and ``seed`` are the
-    diffusion restorer's settings (the pixel restorers have none)."""
+    diffusion restorer's settings (the pixel restorers have none; None = the family's recipe)."""
     if backend == "offline":
         from models.restorers.learned import NetworkRestorer
 

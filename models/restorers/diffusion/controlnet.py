@@ -80,9 +80,17 @@ _LISTED = 12  # how many keys of each kind an error message names
 class CheckpointMismatchError(ValueError):
     """A checkpoint's tensors do not match the architecture. The message names the keys."""
 
-    def __init__(self, source: str, missing: list[str], unexpected: list[str], misshaped: list[str]):
+    def __init__(
+        self,
+        source: str,
+        missing: list[str],
+        unexpected: list[str],
+        misshaped: list[str],
+        kind: str = "an InstructRestore ControlNet",
+        hints: Sequence[str] = (),
+    ):
         self.missing, self.unexpected, self.misshaped = missing, unexpected, misshaped
-        lines = [f"{source} is not an InstructRestore ControlNet checkpoint for this architecture:"]
+        lines = [f"{source} is not {kind} checkpoint for this architecture:"]
         for label, items in (("missing", missing), ("unexpected", unexpected), ("misshaped", misshaped)):
             if items:
                 shown = ", ".join(items[:_LISTED]) + (
@@ -96,6 +104,7 @@ class CheckpointMismatchError(ValueError):
             lines.append(
                 f"  (the keys carry an extra {prefixes.pop()!r} prefix: a training wrapper's state dict?)"
             )
+        lines += [f"  ({hint})" for hint in hints]
         super().__init__("\n".join(lines))
 
 

@@ -43,6 +43,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from models.restorers.diffusion.colorfix import COLOR_FIXES, apply_color_fix
 from models.restorers.diffusion.controlnet import InstructRestoreControlNetModel
+from models.restorers.diffusion.tiling import TilePlan, Tiling, blend_windows, choose_tiling, vae_tiling
 
 logger = logging.getLogger(__name__)
 
@@ -345,6 +346,36 @@ class InstructRestorePipeline(DiffusionPipeline):
         )[0]  # fmt: skip
         return noise_pred, mask
 
+    def predict_tiled(
+        self,
+        plan: TilePlan,
+        latent_input: torch.Tensor,
+        t: torch.Tensor,
+        main_embeds: torch.Tensor,
+        control_embeds: torch.Tensor,
+        hint: torch.Tensor,
+        fidelity: torch.Tensor | None,
+        modulate: bool,
+        inner_scale: float,
+        outer_scale: float,
+        caches: dict,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``predict_noise`` over the plan's latent windows, Gaussian-blended (``tiling``); the
+        pixel hint and the external fidelity map are cut at the window's pixel coordinates, and the
+        decoder's per-window masks are blended like the noise. One window = ``predict_noise``."""
+        s = self.vae_scale_factor
+
+        def window(ys: slice, xs: slice) -> tuple[torch.Tensor, torch.Tensor | None]:
+            pixels = (..., slice(ys.start * s, ys.stop * s), slice(xs.start * s, xs.stop * s))
+            return self.predict_noise(
+                latent_input[..., ys, xs], t, main_embeds, control_embeds, hint[pixels],
+                None if fidelity is None else fidelity[pixels], modulate, inner_scale, outer_scale,
+                caches.setdefault((ys.start, xs.start), {}),
+            )  # fmt: skip
+
+        noise_pred, mask = blend_windows(plan, *latent_input.shape[-2:], window)
+        return noise_pred, mask
+
     # ------------------------------------------------------------------ entry point
 
     @torch.no_grad()
@@ -365,6 +396,7 @@ class InstructRestorePipeline(DiffusionPipeline):
         color_fix: str = "adain",
         mask_init_step: int = 0,
         callback_on_step_end: StepCallback | None = None,
+        tiling: Tiling | None = None,
     ) -> InstructRestoreOutput:
         """Restore ``image`` ((H, W, 3) float32 RGB in [0, 1]).
 
@@ -375,6 +407,8 @@ class InstructRestorePipeline(DiffusionPipeline):
             decoder source only the scales are given.
         generator: seeds the VAE posterior sample and the noise (pass a seeded one to reproduce).
         callback_on_step_end: see ``StepCallback``; return False or raise ``Cancelled`` to stop.
+        tiling: latent-window / VAE tiling for large images (default automatic, see ``tiling``);
+            the pixel hint, the fidelity map and the decoder's mask are tiled with the latent.
         """
         # 1. Check inputs
         self.check_inputs(
@@ -401,10 +435,16 @@ class InstructRestorePipeline(DiffusionPipeline):
         if mask_source == "external":
             fmap = self.prepare_fidelity(fidelity, mask, inner_scale, outer_scale, device)
 
-        # 5. Prepare timesteps and the start latents
+        # 5. Prepare timesteps, the tiling and the start latents
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
-        latents = self.prepare_latents(lq, start_point, generator, dtype)
+        plan = choose_tiling(
+            lq.shape[2], lq.shape[3], self.vae_scale_factor, self.size_multiple, tiling or Tiling(), dtype,
+            device=device,
+        )  # fmt: skip
+        logger.info("InstructRestore tiling: %s", plan.reason)
+        with vae_tiling(self.vae, plan.vae_tile_px):
+            latents = self.prepare_latents(lq, start_point, generator, dtype)
 
         # 6. Denoising loop
         decoder_mask: torch.Tensor | None = None
@@ -416,9 +456,9 @@ class InstructRestorePipeline(DiffusionPipeline):
                 step_start = time.perf_counter()
                 latent_input = torch.cat([latents] * 2) if do_cfg else latents
                 latent_input = self.scheduler.scale_model_input(latent_input, t)
-                noise_pred, step_mask = self.predict_noise(
-                    latent_input, t, main_embeds, control_embeds, hint, fmap, modulate=i > mask_init_step,
-                    inner_scale=inner_scale, outer_scale=outer_scale, cache=fmaps,
+                noise_pred, step_mask = self.predict_tiled(
+                    plan, latent_input, t, main_embeds, control_embeds, hint, fmap, i > mask_init_step,
+                    inner_scale, outer_scale, fmaps,
                 )  # fmt: skip
                 if step_mask is not None:
                     decoder_mask = step_mask
@@ -446,9 +486,10 @@ class InstructRestorePipeline(DiffusionPipeline):
                         latents = answer["latents"]
 
         # 7. Decode, crop the padding away, colour-fix against the LQ input
-        decoded = self.vae.decode(
-            latents.to(self.vae.dtype) / self.vae.config.scaling_factor, return_dict=False
-        )[0]
+        with vae_tiling(self.vae, plan.vae_tile_px):
+            decoded = self.vae.decode(
+                latents.to(self.vae.dtype) / self.vae.config.scaling_factor, return_dict=False
+            )[0]
         restored = (decoded.float() / 2 + 0.5).clamp(0, 1)[:, :, :height, :width]
         restored = apply_color_fix(restored, lq[:, :, :height, :width].float(), color_fix)
         out_mask = None

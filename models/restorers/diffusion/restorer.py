@@ -33,27 +33,40 @@ logger = logging.getLogger(__name__)
 MASK_SOURCE_CHOICES: tuple[str, ...] = ("auto", "grounding", "decoder")
 _RESTORE_ACTIONS = ("restore", "denoise", "deblur", "dejpeg")
 _AUTO_FIDELITY = 1.0
+DEFAULT_STEPS = 20  # InstructRestore's demo.sh
+DEFAULT_GUIDANCE = 3.6  # demo.sh (demo.py's default is 5.5, diffusers' 7.5)
 
 
 @dataclass(frozen=True)
 class DiffusionSettings:
-    """Sampler settings; defaults are InstructRestore's demo.sh."""
+    """Sampler settings for either family; None takes the family's published recipe
+    (InstructRestore demo.sh: 20 UniPC steps, guidance 3.6; DiffBIR v2: 50 spaced-DDPM steps,
+    guidance 4)."""
 
-    steps: int = 20  # UniPC steps
-    guidance: float = 3.6  # CFG scale of demo.sh (demo.py's default is 5.5, diffusers' 7.5)
+    steps: int | None = None
+    guidance: float | None = None
     seed: int = 0  # demo.py seeds torch.manual_seed(0)
-    start_point: str = "lr"  # "lr": the input's latent noised to t = 999; "noise": pure noise
-    color_fix: str = "adain"  # "adain" (demo.sh), "wavelet" (demo.py's default) or "none"
-    mask_source: str = "auto"  # "auto", "grounding" or "decoder"
+    start_point: str = "lr"  # InstructRestore: "lr" = the input's latent noised to t = 999; "noise"
+    color_fix: str = "adain"  # InstructRestore: "adain" (demo.sh), "wavelet" or "none" (DiffBIR: wavelet)
+    mask_source: str = "auto"  # "auto", "grounding" or "decoder" (InstructRestore's learned decoder)
     mask_init_step: int = 0  # residuals are modulated at step index i > mask_init_step
+    sampler: str = "auto"  # DiffBIR: "spaced" (its recipe), "unipc", or auto = spaced at ≥ 50 steps
+    cleaner: str = "auto"  # DiffBIR stage 1: "swinir", "offline", or auto = SwinIR when downloaded
+    tile: int | None = None  # DiffBIR latent tiling window / stride / VAE tile in px (None = auto)
+    tile_stride: int | None = None
+    vae_tile: int | None = None
 
     def __post_init__(self) -> None:
         if self.mask_source not in MASK_SOURCE_CHOICES:
             raise ValueError(f"mask_source must be one of {MASK_SOURCE_CHOICES}, got {self.mask_source!r}")
-        if self.steps < 1 or self.guidance < 0:
+        if (self.steps is not None and self.steps < 1) or (self.guidance is not None and self.guidance < 0):
             raise ValueError(
                 f"need steps ≥ 1 and guidance ≥ 0, got steps={self.steps}, guidance={self.guidance}"
             )
+        if self.sampler not in ("auto", "spaced", "unipc"):
+            raise ValueError(f"sampler must be auto, spaced or unipc, got {self.sampler!r}")
+        if self.cleaner not in ("auto", "swinir", "offline"):
+            raise ValueError(f"cleaner must be auto, swinir or offline, got {self.cleaner!r}")
 
 
 def _describe_fidelity(value: float | None) -> str:
@@ -68,7 +81,8 @@ class DiffusionRestorer(Restorer):
     After ``restore``, ``last_output`` holds the pipeline's output (timings, decoder mask).
     """
 
-    name = "diffusion"
+    name = "InstructRestore diffusion"
+    family = "instructrestore"
 
     def __init__(
         self,
@@ -143,16 +157,18 @@ class DiffusionRestorer(Restorer):
         """
         import torch
 
+        from models.restorers.diffusion.tiling import Tiling
+
         if maps.shape != image.shape[:2]:
             raise ValueError(f"region maps are {maps.shape}, the image is {image.shape[:2]}")
         s = self.settings
+        steps = s.steps if s.steps is not None else DEFAULT_STEPS
+        guidance = s.guidance if s.guidance is not None else DEFAULT_GUIDANCE
         main, control, prompt_source = self.prompts_for(plan)
         source, source_note = self.choose_mask_source(grounded)
         s_in, s_out = self.decoder_scales(plan)
-        if source == "decoder" and s.guidance <= 1.0:
-            raise ValueError(
-                f"the mask decoder needs guidance > 1 (classifier-free guidance), got {s.guidance}"
-            )
+        if source == "decoder" and guidance <= 1.0:
+            raise ValueError(f"the mask decoder needs classifier-free guidance > 1, got {guidance}")
         region = (
             {"fidelity": maps.fidelity}
             if source == "external"
@@ -168,13 +184,14 @@ class DiffusionRestorer(Restorer):
             prompt=main,
             control_prompt=control,
             mask_source=source,
-            num_inference_steps=s.steps,
-            guidance_scale=s.guidance,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
             generator=torch.Generator(device="cpu").manual_seed(s.seed),
             start_point=s.start_point,
             color_fix=s.color_fix,
             mask_init_step=s.mask_init_step,
             callback_on_step_end=on_step,
+            tiling=Tiling(s.tile, s.tile_stride, s.vae_tile),
             **region,
         )
         self.last_output = out
@@ -185,8 +202,8 @@ class DiffusionRestorer(Restorer):
         dtype = str(self.pipeline.unet.dtype).removeprefix("torch.")
         start = "the input's latent noised to t=999" if s.start_point == "lr" else "pure noise"
         notes = [
-            f"Diffusion restorer: InstructRestore ControlNet on SD-2.1-base, {s.steps} UniPC steps, "
-            f"guidance {s.guidance:g}, seed {s.seed}, starting from {start}, colour fix {s.color_fix}.",
+            f"Diffusion restorer: InstructRestore ControlNet on SD-2.1-base, {steps} UniPC steps, "
+            f"guidance {guidance:g}, seed {s.seed}, starting from {start}, colour fix {s.color_fix}.",
             f'Prompts ({prompt_source}): main "{main}", control "{control}".',
         ]
         if source == "external":

@@ -149,21 +149,15 @@ def tiny_components(seed: int = 0) -> dict[str, Any]:
     }
 
 
-def save_tiny_checkpoints(folder: str | Path, seed: int = 0) -> TinyCheckpoints:
-    """Write ``folder/stable-diffusion-2-1-base`` and ``folder/instructrestore-controlnet``.
-
-    These are the folder names the loader looks for, so ``RESTORA_WEIGHTS_DIR=folder`` makes
-    ``diffusion_status()`` ready and ``restora run --backend full`` use the tiny models.
-    """
+def save_tiny_base(folder: str | Path, parts: dict[str, Any]) -> Path:
+    """Write ``parts``' UNet, VAE, text encoder, tokenizer and a PNDM scheduler as
+    ``folder/stable-diffusion-2-1-base`` (the SD-2.1-base diffusers layout)."""
     import diffusers
     from diffusers import PNDMScheduler
 
-    from models.restorers.diffusion.controlnet import save_instructrestore_controlnet
-    from models.restorers.diffusion.loading import BASE_DIRNAME, CONTROLNET_DIRNAME
+    from models.restorers.diffusion.loading import BASE_DIRNAME
 
-    folder = Path(folder)
-    parts = tiny_components(seed)
-    base = folder / BASE_DIRNAME
+    base = Path(folder) / BASE_DIRNAME
     for name in ("unet", "vae", "text_encoder", "tokenizer"):
         parts[name].save_pretrained(base / name)
     PNDMScheduler.from_config(SD21_SCHEDULER_CONFIG).save_pretrained(base / "scheduler")
@@ -180,5 +174,63 @@ def save_tiny_checkpoints(folder: str | Path, seed: int = 0) -> TinyCheckpoints:
         "requires_safety_checker": False,
     }
     (base / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
-    controlnet = save_instructrestore_controlnet(parts["controlnet"], folder / CONTROLNET_DIRNAME)
+    return base
+
+
+def save_tiny_checkpoints(folder: str | Path, seed: int = 0) -> TinyCheckpoints:
+    """Write ``folder/stable-diffusion-2-1-base`` and ``folder/instructrestore-controlnet``.
+
+    These are the folder names the loader looks for, so ``RESTORA_WEIGHTS_DIR=folder`` makes
+    ``diffusion_status()`` ready and ``restora run --backend full`` use the tiny models.
+    """
+    from models.restorers.diffusion.controlnet import save_instructrestore_controlnet
+    from models.restorers.diffusion.loading import CONTROLNET_DIRNAME
+
+    parts = tiny_components(seed)
+    base = save_tiny_base(folder, parts)
+    controlnet = save_instructrestore_controlnet(parts["controlnet"], Path(folder) / CONTROLNET_DIRNAME)
     return TinyCheckpoints(base=base, controlnet=controlnet)
+
+
+def tiny_diffbir_controlnet(unet: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """A DiffBIR ControlNet (8 input channels, no pixel hint) copied from ``unet``'s encoder, as
+    DiffBIR initialises it, with randomised zero-convs."""
+    from diffusers import ControlNetModel
+
+    from models.restorers.diffusion.diffbir_controlnet import DiffBIRControlNetModel
+
+    stock = ControlNetModel.from_unet(unet)
+    config = {k: v for k, v in stock.config.items() if not k.startswith("_")}
+    model = DiffBIRControlNetModel.from_architecture({**config, "in_channels": 8})
+    state = {k: v for k, v in stock.state_dict().items() if not k.startswith("controlnet_cond_embedding.")}
+    conv = state["conv_in.weight"]
+    state["conv_in.weight"] = torch.cat([conv, conv * 0.5], dim=1)  # the hint half starts as a copy
+    model.load_state_dict(state, strict=True)
+    generator = torch.Generator().manual_seed(seed + 2)
+    for conv in [*model.controlnet_down_blocks, model.controlnet_mid_block]:
+        for p in conv.parameters():
+            p.data.copy_(torch.randn(p.shape, generator=generator) * 0.1)
+    return model.eval().requires_grad_(False)
+
+
+def save_tiny_diffbir(folder: str | Path, seed: int = 0) -> TinyCheckpoints:
+    """Write ``folder/stable-diffusion-2-1-base`` and ``folder/diffbir-v2/v2.pth``.
+
+    ``v2.pth`` holds the tiny ControlNet under DiffBIR's LDM names (a bare state dict, as
+    DiffBIR's training script saves it) with a ``config.json`` beside it describing the tiny
+    geometry, so the real conversion path runs.
+    """
+    from models.restorers.diffusion.diffbir_controlnet import to_ldm_state_dict
+    from models.restorers.diffusion.loading import DIFFBIR_CONTROLNET_FILE, DIFFBIR_DIRNAME
+
+    parts = tiny_components(seed)
+    base = save_tiny_base(folder, parts)
+    controlnet = tiny_diffbir_controlnet(parts["unet"], seed)
+    target = Path(folder) / DIFFBIR_DIRNAME
+    target.mkdir(parents=True, exist_ok=True)
+    weights = target / DIFFBIR_CONTROLNET_FILE
+    torch.save(to_ldm_state_dict(controlnet.state_dict(), controlnet.config), weights)
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in controlnet.config.items()}
+    (target / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k[0] != "_"}))
+    return TinyCheckpoints(base=base, controlnet=weights)
+
