@@ -482,3 +482,18 @@ def test_models_cli_knows_the_diffbir_bundle(diffbir_weights):
     res = runner.invoke(models_app, ["download", "diffbir-v2"])  # offline, already present: no network
     assert res.exit_code == 0 and "diffbir-v2:" in res.output, res.output
     assert runner.invoke(models_app, ["where", "diffbir-v2"]).exit_code == 0
+
+
+def test_speed_benchmark_runs_both_families_tiled_on_tiny_models():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "diffusion_speed.py"
+    spec = importlib.util.spec_from_file_location("diffusion_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.main(["--tiny", "--family", "both", "--sizes", "64,128", "--tile", "64", "--device", "cpu",
+                         "--cpu-steps", "1", "--steps", "2"])  # fmt: skip
+    rows = {(r["family"], r["size"]): r for r in result["rows"]}
+    assert set(rows) == {(f, s) for f in ("instructrestore", "diffbir") for s in (64, 128)}
+    assert rows[("diffbir", 64)]["windows_per_step"] == 1 and rows[("diffbir", 128)]["windows_per_step"] == 9
+    assert rows[("instructrestore", 128)]["windows_per_step"] == 9 and not result["missed"]

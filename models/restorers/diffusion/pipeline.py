@@ -72,7 +72,7 @@ class InstructRestoreOutput:
     """image: (H, W, 3) float32 RGB in [0, 1], same size as the input.
 
     mask: the decoder's binarised mask (H, W) float32 in {0, 1} from the last modulated step, or
-        None for the external source.
+        None for the external source. tiles: latent windows per step (1 = untiled).
     seconds: wall time of the whole call; estimated_seconds: the estimate made after step 1.
     """
 
@@ -81,6 +81,7 @@ class InstructRestoreOutput:
     seconds: float = 0.0
     estimated_seconds: float | None = None
     step_seconds: list[float] = field(default_factory=list)
+    tiles: int = 1  # latent windows per step (``tiling``)
 
 
 def pad_to_multiple(array: np.ndarray, multiple: int) -> np.ndarray:
@@ -500,7 +501,10 @@ class InstructRestorePipeline(DiffusionPipeline):
             )
         self.maybe_free_model_hooks()
         image_out = restored[0].permute(1, 2, 0).cpu().numpy().astype(np.float32)  # (H, W, 3)
-        return InstructRestoreOutput(image_out, out_mask, time.perf_counter() - start, estimate, step_seconds)
+        tiles = len(plan.windows(*latents.shape[-2:]))
+        return InstructRestoreOutput(
+            image_out, out_mask, time.perf_counter() - start, estimate, step_seconds, tiles
+        )
 
     def _estimate_duration(
         self, step_start: float, loop_start: float, start: float, num_steps: int, device: torch.device
