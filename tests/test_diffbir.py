@@ -404,6 +404,17 @@ def test_status_and_loader_choose_diffbir_when_it_is_the_installed_family(diffbi
     assert "DiffBIR v2" in notes and "offline restorer" in notes and "2 UniPC steps" in notes
 
 
+def test_diffbir_refuses_the_mask_decoder_source_clearly(diffbir_weights):
+    from models.restorers.base import Degradation, RegionMaps
+    from models.restorers.diffusion import load_diffusion_restorer
+    from models.restorers.diffusion.restorer import DiffusionSettings
+
+    settings = DiffusionSettings(steps=1, mask_source="decoder")
+    restorer = load_diffusion_restorer(device="cpu", settings=settings)
+    with pytest.raises(ValueError, match="has none.*grounding"):
+        restorer.restore(_image(32, 32), RegionMaps.uniform(32, 32), Degradation())
+
+
 def test_forced_family_that_is_missing_is_reported(diffbir_weights, monkeypatch):
     from models.restorers.diffusion import diffusion_status
 

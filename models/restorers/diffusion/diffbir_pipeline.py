@@ -22,7 +22,6 @@ Image sides are reflect-padded to multiples of 64 px and cropped back: never res
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import math
 import time
@@ -43,7 +42,15 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from models.restorers.diffusion.colorfix import COLOR_FIXES, apply_color_fix
 from models.restorers.diffusion.diffbir_controlnet import LATENT_SCALE, DiffBIRControlNetModel
-from models.restorers.diffusion.pipeline import Cancelled, StepCallback, pad_to_multiple, resize_map
+from models.restorers.diffusion.pipeline import (
+    Cancelled,
+    StepCallback,
+    check_fit,
+    check_image,
+    estimate_duration,
+    modulate_residuals,
+    pad_to_multiple,
+)
 from models.restorers.diffusion.tiling import TilePlan, Tiling, blend_windows, choose_tiling, vae_tiling
 
 logger = logging.getLogger(__name__)
@@ -53,7 +60,6 @@ DEFAULT_GUIDANCE = 4.0
 DEFAULT_PROMPT = ""
 DEFAULT_NEGATIVE_PROMPT = "low quality, blurry, low-resolution, noisy, unsharp, weird textures"
 SAMPLERS: tuple[str, ...] = ("spaced", "unipc")
-SLOW_RUN_S = 30.0
 
 
 def make_scheduler(sampler: str, config: dict[str, Any]):
@@ -92,13 +98,8 @@ class DiffBIRPipeline(DiffusionPipeline):
         scheduler: DDPMScheduler | UniPCMultistepScheduler,
     ) -> None:
         super().__init__()
-        for key in ("block_out_channels", "layers_per_block", "cross_attention_dim", "down_block_types"):
-            ours, theirs = controlnet.config[key], unet.config[key]
-            if json.dumps(ours) != json.dumps(theirs):
-                raise ValueError(
-                    f"the ControlNet does not fit this UNet: {key} is {ours} in the ControlNet and {theirs} "
-                    "in the UNet (DiffBIR v2 needs SD-2.1-base)"
-                )
+        keys = ("block_out_channels", "layers_per_block", "cross_attention_dim", "down_block_types")
+        check_fit(controlnet, unet, keys, "DiffBIR v2")
         if controlnet.config.in_channels != 2 * unet.config.in_channels:
             raise ValueError(
                 f"DiffBIR's ControlNet takes latent + hint ({2 * unet.config.in_channels} channels), "
@@ -114,15 +115,7 @@ class DiffBIRPipeline(DiffusionPipeline):
     # ------------------------------------------------------------------ steps
 
     def check_inputs(self, image, fidelity, steps, guidance, color_fix, control_scale) -> None:
-        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-            got = getattr(image, "shape", type(image).__name__)
-            raise ValueError(f"image must be an (H, W, 3) float RGB array in [0, 1], got {got}")
-        if not np.issubdtype(image.dtype, np.floating) or not (
-            np.isfinite(image).all() and image.min() >= 0.0 and image.max() <= 1.0
-        ):
-            raise ValueError(
-                f"image must be float RGB in [0, 1], got dtype {image.dtype} with values outside it"
-            )
+        check_image(image)
         if fidelity is not None:
             if fidelity.shape != image.shape[:2]:
                 raise ValueError(
@@ -178,14 +171,7 @@ class DiffBIRPipeline(DiffusionPipeline):
         """ControlNet + modulated residuals + UNet on one (CFG-batched) window → ε."""
         down, mid = self.controlnet.control(latents, hint, t, embeds, conditioning_scale=control_scale)
         if fidelity is not None:
-
-            def scale(r: torch.Tensor) -> torch.Tensor:
-                size = tuple(r.shape[-2:])
-                if (key, size) not in cache:
-                    cache[(key, size)] = resize_map(fidelity, size, "area").to(r.dtype)
-                return r * cache[(key, size)]
-
-            down, mid = [scale(r) for r in down], scale(mid)
+            down, mid = modulate_residuals(down, mid, fidelity, "area", cache.setdefault(key, {}))
         return self.unet(
             latents, t, encoder_hidden_states=embeds, down_block_additional_residuals=down,
             mid_block_additional_residual=mid, return_dict=False,
@@ -297,7 +283,9 @@ class DiffBIRPipeline(DiffusionPipeline):
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                 if i == 0:
-                    estimate = self._estimate(step_start, loop_start, start, len(timesteps), device)
+                    estimate = estimate_duration(
+                        "DiffBIR", step_start, loop_start, start, len(timesteps), device
+                    )
                 step_seconds.append(time.perf_counter() - step_start)
                 progress_bar.update()
                 if callback_on_step_end is not None:
@@ -315,11 +303,3 @@ class DiffBIRPipeline(DiffusionPipeline):
         self.maybe_free_model_hooks()
         out = restored[0].permute(1, 2, 0).cpu().numpy().astype(np.float32)
         return DiffBIROutput(out, time.perf_counter() - start, estimate, step_seconds, tiles, plan)
-
-    def _estimate(self, step_start: float, loop_start: float, start: float, steps: int, device) -> float:
-        step = time.perf_counter() - step_start
-        estimate = (loop_start - start) + step * (steps + 1.5)
-        level = logging.WARNING if device.type == "cpu" and estimate > SLOW_RUN_S else logging.INFO
-        logger.log(level, "DiffBIR on %s: first step took %.2f s; expected total ≈ %.0f s for %d steps",
-                   device.type, step, estimate, steps)  # fmt: skip
-        return estimate

@@ -85,6 +85,12 @@ class DiffBIRRestorer(Restorer):
         if maps.shape != image.shape[:2]:
             raise ValueError(f"region maps are {maps.shape}, the image is {image.shape[:2]}")
         s = self.settings
+        if s.mask_source == "decoder":
+            raise ValueError(
+                "mask source 'decoder' needs InstructRestore's learned mask decoder; the installed "
+                "DiffBIR v2 has none. Use mask source 'grounding' or 'auto', or install InstructRestore's "
+                "ControlNet."
+            )
         steps, guidance, sampler = self.recipe()
         cleaner = self.cleaner()
         cleaned = np.clip(cleaner(image.astype(np.float32), degradation), 0.0, 1.0).astype(np.float32)

@@ -99,6 +99,67 @@ def resize_map(fmap: torch.Tensor, size: Sequence[int], mode: str) -> torch.Tens
     return F.interpolate(fmap, size=tuple(size), mode=mode)
 
 
+def check_fit(controlnet, unet, keys: Sequence[str], needs: str) -> None:
+    """Raise unless ``controlnet`` was built for ``unet`` (same ``keys`` in both configs)."""
+    for key in keys:
+        ours, theirs = controlnet.config[key], unet.config[key]
+        if json.dumps(ours) != json.dumps(theirs):  # lists and tuples compare equal this way
+            raise ValueError(
+                f"the ControlNet does not fit this UNet: {key} is {ours} in the ControlNet and "
+                f"{theirs} in the UNet ({needs} needs SD-2.1-base)"
+            )
+
+
+def check_image(image: np.ndarray) -> None:
+    """Raise unless ``image`` is an (H, W, 3) float RGB array in [0, 1]."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        got = getattr(image, "shape", type(image).__name__)
+        raise ValueError(f"image must be an (H, W, 3) float RGB array in [0, 1], got {got}")
+    if not np.issubdtype(image.dtype, np.floating) or not (
+        np.isfinite(image).all() and image.min() >= 0.0 and image.max() <= 1.0
+    ):
+        raise ValueError(
+            f"image must be float RGB in [0, 1], got dtype {image.dtype} with values outside [0, 1]"
+        )
+
+
+def estimate_duration(
+    name: str, step_start: float, loop_start: float, start: float, num_steps: int, device: torch.device
+) -> float:
+    """Whole-run estimate from the first step (the VAE decode counts as ~1.5 steps), logged as a
+    warning on CPU when it exceeds SLOW_RUN_S."""
+    step = time.perf_counter() - step_start
+    estimate = (loop_start - start) + step * (num_steps + 1.5)
+    level = logging.WARNING if device.type == "cpu" and estimate > SLOW_RUN_S else logging.INFO
+    logger.log(
+        level, "%s on %s: first step took %.2f s; expected total ≈ %.0f s for %d steps "
+        "(return False from the step callback to cancel)", name, device.type, step, estimate, num_steps,
+    )  # fmt: skip
+    return estimate
+
+
+def modulate_residuals(
+    down: Sequence[torch.Tensor],
+    mid: torch.Tensor,
+    fidelity: torch.Tensor,
+    mode: str,
+    cache: dict[tuple[int, int], torch.Tensor] | None = None,
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """``r · resize(F, r's size)`` for every control residual; the same F for both CFG halves.
+
+    cache: resized maps by size, reusable across steps while ``fidelity`` stays the same.
+    """
+    cache = {} if cache is None else cache
+
+    def scale(r: torch.Tensor) -> torch.Tensor:
+        size = tuple(r.shape[-2:])
+        if size not in cache:
+            cache[size] = resize_map(fidelity, size, mode).to(r.dtype)
+        return r * cache[size]
+
+    return [scale(r) for r in down], scale(mid)
+
+
 class InstructRestorePipeline(DiffusionPipeline):
     """SD-2.1-base + InstructRestore ControlNet with per-pixel residual modulation.
 
@@ -125,13 +186,7 @@ class InstructRestorePipeline(DiffusionPipeline):
             "cross_attention_dim",
             "down_block_types",
         )
-        for key in keys:
-            ours, theirs = controlnet.config[key], unet.config[key]
-            if json.dumps(ours) != json.dumps(theirs):  # lists and tuples compare equal this way
-                raise ValueError(
-                    f"the ControlNet does not fit this UNet: {key} is {ours} in the ControlNet and "
-                    f"{theirs} in the UNet (InstructRestore needs SD-2.1-base)"
-                )
+        check_fit(controlnet, unet, keys, "InstructRestore")
         self.register_modules(
             vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, controlnet=controlnet,
             scheduler=scheduler,
@@ -159,15 +214,7 @@ class InstructRestorePipeline(DiffusionPipeline):
         mask_init_step: int,
         callback_on_step_end: StepCallback | None,
     ) -> None:
-        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-            got = getattr(image, "shape", type(image).__name__)
-            raise ValueError(f"image must be an (H, W, 3) float RGB array in [0, 1], got {got}")
-        if not np.issubdtype(image.dtype, np.floating) or not (
-            np.isfinite(image).all() and image.min() >= 0.0 and image.max() <= 1.0
-        ):
-            raise ValueError(
-                f"image must be float RGB in [0, 1], got dtype {image.dtype} with values outside [0, 1]"
-            )
+        check_image(image)
         hw = image.shape[:2]
         for name, value, choices in (
             ("mask_source", mask_source, MASK_SOURCES),
@@ -295,19 +342,8 @@ class InstructRestorePipeline(DiffusionPipeline):
         mode: str,
         cache: dict[tuple[int, int], torch.Tensor] | None = None,
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """``r · resize(F, r's size)`` for every residual; the same F for both CFG halves.
-
-        cache: resized maps by size, reusable across steps while ``fidelity`` stays the same.
-        """
-        cache = {} if cache is None else cache
-
-        def scale(r: torch.Tensor) -> torch.Tensor:
-            size = tuple(r.shape[-2:])
-            if size not in cache:
-                cache[size] = resize_map(fidelity, size, mode).to(r.dtype)
-            return r * cache[size]
-
-        return [scale(r) for r in down], scale(mid)
+        """See the module-level ``modulate_residuals``."""
+        return modulate_residuals(down, mid, fidelity, mode, cache)
 
     def predict_noise(
         self,
@@ -471,7 +507,9 @@ class InstructRestorePipeline(DiffusionPipeline):
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)  # honest step times (and the estimate)
                 if i == 0:
-                    estimate = self._estimate_duration(step_start, loop_start, start, len(timesteps), device)
+                    estimate = estimate_duration(
+                        "diffusion", step_start, loop_start, start, len(timesteps), device
+                    )
                 step_seconds.append(time.perf_counter() - step_start)
                 progress_bar.update()
                 if callback_on_step_end is not None:
@@ -505,16 +543,3 @@ class InstructRestorePipeline(DiffusionPipeline):
         return InstructRestoreOutput(
             image_out, out_mask, time.perf_counter() - start, estimate, step_seconds, tiles
         )
-
-    def _estimate_duration(
-        self, step_start: float, loop_start: float, start: float, num_steps: int, device: torch.device
-    ) -> float:
-        """Whole-run estimate from the first step; the VAE decode is counted as ~1.5 steps."""
-        step = time.perf_counter() - step_start
-        estimate = (loop_start - start) + step * (num_steps + 1.5)
-        level = logging.WARNING if device.type == "cpu" and estimate > SLOW_RUN_S else logging.INFO
-        logger.log(
-            level, "diffusion on %s: first step took %.2f s; expected total ≈ %.0f s for %d steps "
-            "(return False from the step callback to cancel)", device.type, step, estimate, num_steps,
-        )  # fmt: skip
-        return estimate

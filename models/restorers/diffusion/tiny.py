@@ -233,4 +233,3 @@ def save_tiny_diffbir(folder: str | Path, seed: int = 0) -> TinyCheckpoints:
     config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in controlnet.config.items()}
     (target / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k[0] != "_"}))
     return TinyCheckpoints(base=base, controlnet=weights)
-
