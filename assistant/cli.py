@@ -127,6 +127,11 @@ def run(
     seed: Annotated[int, typer.Option(help="Diffusion restorer: random seed.")] = 0,
     box_threshold: BoxThresholdOpt = 0.3,
     text_threshold: TextThresholdOpt = 0.25,
+    tile: Annotated[int | None, typer.Option(
+        help="Diffusion restorer: latent window in px for large images (multiple of 64; 0 = untiled; "
+        "default automatic from free memory).")] = None,
+    cleaner: Annotated[str, typer.Option(
+        help="DiffBIR's stage-1 cleaner: auto (SwinIR when downloaded), swinir, offline.")] = "auto",
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Restore IMAGE following INSTRUCTION and write a PNG."""
@@ -148,7 +153,8 @@ def run(
     try:
         options = RunOptions(backend=backend, lens_blur=lens_blur,  # type: ignore[arg-type]
                              mask_source=mask_source, steps=steps, guidance=guidance, seed=seed,
-                             box_threshold=box_threshold, text_threshold=text_threshold)
+                             box_threshold=box_threshold, text_threshold=text_threshold, tile=tile,
+                             cleaner=cleaner)
     except ValueError as err:
         raise _fail(str(err), 2) from err
     session = Session(loaded, options)

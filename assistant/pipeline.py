@@ -64,6 +64,8 @@ class RunOptions:
     seed: int = 0
     box_threshold: float = 0.3  # GroundingDINO's thresholds (full grounding)
     text_threshold: float = 0.25
+    tile: int | None = None  # diffusion window in px (None: automatic, 0: untiled)
+    cleaner: str = "auto"  # DiffBIR's stage 1: auto, swinir or offline
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -75,6 +77,10 @@ class RunOptions:
         ):
             raise ValueError(f"need 1 ≤ steps ≤ 1000 and guidance ≥ 0, got steps={self.steps!r}, "
                              f"guidance={self.guidance!r}")
+        if self.tile is not None and (self.tile < 0 or self.tile % 64):
+            raise ValueError(f"tile must be 0 (untiled) or a positive multiple of 64 px, got {self.tile!r}")
+        if self.cleaner not in ("auto", "swinir", "offline"):
+            raise ValueError(f"cleaner must be auto, swinir or offline, got {self.cleaner!r}")
         for name in ("box_threshold", "text_threshold"):
             if not 0.0 <= float(getattr(self, name)) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
@@ -346,7 +352,8 @@ def run_plan(
     report("restoring", 0.4)
     t0 = time.perf_counter()
     restorer = load_restorer(backends["restorer"], options.mask_source, steps=options.steps,
-                             guidance=options.guidance, seed=options.seed)
+                             guidance=options.guidance, seed=options.seed, tile=options.tile,
+                             cleaner=options.cleaner)
     restored = restorer.restore(
         image.rgb, maps, degradation,
         progress=lambda done, total: report("restoring", 0.4 + 0.5 * done / max(total, 1)),

@@ -436,11 +436,14 @@ def test_restora_run_uses_diffbir_and_says_so(diffbir_weights, tmp_path):
     Image.fromarray((_image(70, 90) * 255).astype(np.uint8)).save(path)
     out, rep = tmp_path / "out.png", tmp_path / "r.json"
     args = ["run", str(path), "denoise the left half", "-o", str(out), "--json", str(rep), "--steps", "2"]
-    res = CliRunner().invoke(app, args)
+    bad = CliRunner().invoke(app, [*args, "--tile", "100"])
+    assert bad.exit_code == 2 and "multiple of 64" in bad.output
+    res = CliRunner().invoke(app, [*args, "--tile", "64", "--cleaner", "offline"])
     assert res.exit_code == 0, res.output
     report = json.loads(rep.read_text())
     assert report["backends"]["restorer"].startswith("full") and "DiffBIR" in report["backends"]["restorer"]
-    assert "DiffBIR v2" in " ".join(report["notes"])
+    notes = " ".join(report["notes"])
+    assert "DiffBIR v2" in notes and "latent window(s) per step (64 px windows (as set))" in notes
     assert Image.open(out).size == (90, 70)
 
 

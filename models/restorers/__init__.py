@@ -21,9 +21,12 @@ def load_restorer(
     steps: int | None = None,
     guidance: float | None = None,
     seed: int = 0,
+    tile: int | None = None,
+    cleaner: str = "auto",
 ) -> Restorer:
     """The restorer of ``backend``; ``mask_source``, ``steps``, ``guidance`` and ``seed`` are the
-    diffusion restorer's settings (the pixel restorers have none; None = the family's recipe)."""
+    diffusion restorer's settings (the pixel restorers have none; None = the family's recipe);
+    ``tile`` its window in px (None automatic, 0 untiled) and ``cleaner`` DiffBIR's stage 1."""
     if backend == "offline":
         from models.restorers.learned import NetworkRestorer
 
@@ -36,6 +39,8 @@ def load_restorer(
         from models.restorers.diffusion import load_diffusion_restorer
         from models.restorers.diffusion.restorer import DiffusionSettings
 
-        settings = DiffusionSettings(steps=steps, guidance=guidance, seed=seed, mask_source=mask_source)
+        settings = DiffusionSettings(
+            steps=steps, guidance=guidance, seed=seed, mask_source=mask_source, tile=tile, cleaner=cleaner
+        )
         return load_diffusion_restorer(settings=settings)
     raise ValueError(f"unknown restorer backend {backend!r}; available: {sorted(RESTORERS)}")
