@@ -72,7 +72,8 @@ class TrainConfig:
     layers: int = 12
     data: str = "cbsd432"
     init_from: str = ""  # start from these ConditionalFFDNet weights (e.g. the shipped ones)
-    focus_jpeg: float = 0.0  # share of samples that are pure heavy JPEG (quality 10–40)
+    focus_jpeg: float = 0.0  # share of samples that are pure heavy JPEG (quality 10–focus_quality_max)
+    focus_quality_max: int = 40
 
 
 def load_images(folder: Path) -> list[np.ndarray]:
@@ -103,7 +104,7 @@ def make_batch(images: list[np.ndarray], cfg: TrainConfig, it: int) -> tuple[tor
             crop = crop[:, ::-1]
         crop = np.ascontiguousarray(crop)
         if cfg.focus_jpeg > 0 and rng.random() < cfg.focus_jpeg:  # no draw at 0: old runs replay
-            d = SyntheticDegradation(jpeg_quality=int(rng.integers(10, 41)))
+            d = SyntheticDegradation(jpeg_quality=int(rng.integers(10, cfg.focus_quality_max + 1)))
         else:
             d = sample_degradation(rng)
         bad = d.apply(crop, rng)[margin:-margin, margin:-margin]
