@@ -351,6 +351,20 @@ def test_instructrestore_pipeline_tiles_the_hint_the_map_and_the_decoder_mask(ti
     assert decoder.mask.shape == (96, 128) and set(np.unique(decoder.mask)) <= {0.0, 1.0}
 
 
+def test_step_callback_reports_progress_and_can_cancel(pipe):
+    from models.restorers.diffusion.pipeline import Cancelled
+
+    seen = []
+
+    def stop_after_two(_pipe, step, _t, info):
+        seen.append((step, info["num_steps"]))
+        return step < 1
+
+    with pytest.raises(Cancelled, match="after step 2 of 4"):
+        pipe(_image(32, 32), num_inference_steps=4, generator=_gen(), callback_on_step_end=stop_after_two)
+    assert seen == [(0, 4), (1, 4)]
+
+
 def test_bad_inputs_are_refused_clearly(pipe):
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         pipe(np.zeros((8, 8), np.float32))

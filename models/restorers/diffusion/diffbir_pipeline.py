@@ -43,8 +43,8 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from models.restorers.diffusion.colorfix import COLOR_FIXES, apply_color_fix
 from models.restorers.diffusion.diffbir_controlnet import LATENT_SCALE, DiffBIRControlNetModel
 from models.restorers.diffusion.pipeline import (
-    Cancelled,
     StepCallback,
+    call_step_callback,
     check_fit,
     check_image,
     estimate_duration,
@@ -289,14 +289,9 @@ class DiffBIRPipeline(DiffusionPipeline):
                 step_seconds.append(time.perf_counter() - step_start)
                 progress_bar.update()
                 if callback_on_step_end is not None:
-                    info = {"latents": latents, "mask": None, "elapsed_s": time.perf_counter() - start,
-                            "estimated_total_s": estimate, "num_steps": len(timesteps)}  # fmt: skip
-                    answer = callback_on_step_end(self, i, t, info)
-                    if answer is False:
-                        self.maybe_free_model_hooks()
-                        raise Cancelled(f"cancelled after step {i + 1} of {len(timesteps)}")
-                    if isinstance(answer, dict) and "latents" in answer:
-                        latents = answer["latents"]
+                    latents = call_step_callback(
+                        self, callback_on_step_end, i, t, latents, None, start, estimate, len(timesteps)
+                    )
 
         restored = self.decode(latents, plan.vae_tile_px)[:, :, :height, :width]
         restored = apply_color_fix(restored, cleaned[:, :, :height, :width].float(), color_fix)

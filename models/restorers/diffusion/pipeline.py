@@ -138,6 +138,29 @@ def estimate_duration(
     return estimate
 
 
+def call_step_callback(
+    pipe: DiffusionPipeline,
+    callback: StepCallback,
+    step: int,
+    t: torch.Tensor,
+    latents: torch.Tensor,
+    mask: torch.Tensor | None,
+    start: float,
+    estimate: float | None,
+    num_steps: int,
+) -> torch.Tensor:
+    """Run the user's step callback (see ``StepCallback``); returns the latents to continue with."""
+    info = {"latents": latents, "mask": mask, "elapsed_s": time.perf_counter() - start,
+            "estimated_total_s": estimate, "num_steps": num_steps}  # fmt: skip
+    answer = callback(pipe, step, t, info)
+    if answer is False:
+        pipe.maybe_free_model_hooks()
+        raise Cancelled(f"cancelled after step {step + 1} of {num_steps}")
+    if isinstance(answer, dict) and "latents" in answer:
+        return answer["latents"]
+    return latents
+
+
 def modulate_residuals(
     down: Sequence[torch.Tensor],
     mid: torch.Tensor,
@@ -513,16 +536,9 @@ class InstructRestorePipeline(DiffusionPipeline):
                 step_seconds.append(time.perf_counter() - step_start)
                 progress_bar.update()
                 if callback_on_step_end is not None:
-                    info = {
-                        "latents": latents, "mask": step_mask, "elapsed_s": time.perf_counter() - start,
-                        "estimated_total_s": estimate, "num_steps": len(timesteps),
-                    }  # fmt: skip
-                    answer = callback_on_step_end(self, i, t, info)
-                    if answer is False:
-                        self.maybe_free_model_hooks()
-                        raise Cancelled(f"cancelled after step {i + 1} of {len(timesteps)}")
-                    if isinstance(answer, dict) and "latents" in answer:
-                        latents = answer["latents"]
+                    latents = call_step_callback(
+                        self, callback_on_step_end, i, t, latents, step_mask, start, estimate, len(timesteps)
+                    )
 
         # 7. Decode, crop the padding away, colour-fix against the LQ input
         with vae_tiling(self.vae, plan.vae_tile_px):
