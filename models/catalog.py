@@ -110,6 +110,7 @@ MODELS: dict[str, ModelSpec] = {
     ),
 }
 
+
 @dataclass(frozen=True)
 class Bundle:
     """A set of files from several Hub repositories that one full-backend family needs
@@ -155,8 +156,10 @@ def grounding_models() -> tuple[str, str]:
     """(detector, segmenter) catalogue names the full grounding backend uses."""
     detector = os.environ.get("RESTORA_DETECTOR", DEFAULT_DETECTOR)
     segmenter = os.environ.get("RESTORA_SEGMENTER", DEFAULT_SEGMENTER)
-    for name, kind, var in ((detector, "detector", "RESTORA_DETECTOR"),
-                            (segmenter, "segmenter", "RESTORA_SEGMENTER")):
+    for name, kind, var in (
+        (detector, "detector", "RESTORA_DETECTOR"),
+        (segmenter, "segmenter", "RESTORA_SEGMENTER"),
+    ):
         spec = get_spec(name)
         if spec.kind != kind:
             valid = [n for n, s in MODELS.items() if s.kind == kind]

@@ -44,10 +44,72 @@ logger = logging.getLogger(__name__)
 
 #: IJG (libjpeg) standard quantization tables at quality 50, natural (row-major) order.
 IJG_LUMA = np.array(
-    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-     14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-     18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
+    [
+        16,
+        11,
+        10,
+        16,
+        24,
+        40,
+        51,
+        61,
+        12,
+        12,
+        14,
+        19,
+        26,
+        58,
+        60,
+        55,
+        14,
+        13,
+        16,
+        24,
+        40,
+        57,
+        69,
+        56,
+        14,
+        17,
+        22,
+        29,
+        51,
+        87,
+        80,
+        62,
+        18,
+        22,
+        37,
+        56,
+        68,
+        109,
+        103,
+        77,
+        24,
+        35,
+        55,
+        64,
+        81,
+        104,
+        113,
+        92,
+        49,
+        64,
+        78,
+        87,
+        103,
+        121,
+        120,
+        101,
+        72,
+        92,
+        95,
+        98,
+        112,
+        100,
+        103,
+        99,
+    ],
     np.float32,
 ).reshape(8, 8)
 IJG_CHROMA = np.full((8, 8), 99.0, np.float32)
@@ -56,16 +118,28 @@ IJG_CHROMA[:4, :4] = np.array(
 ).reshape(4, 4)
 
 #: Orthonormal 8-point DCT-II matrix: coefficients = D @ block @ D.T (JPEG's transform).
-DCT8 = (np.cos(np.pi * (2 * np.arange(8)[None, :] + 1) * np.arange(8)[:, None] / 16) / 2).astype(
-    np.float32
-)
+DCT8 = (np.cos(np.pi * (2 * np.arange(8)[None, :] + 1) * np.arange(8)[:, None] / 16) / 2).astype(np.float32)
 DCT8[0] /= np.sqrt(2.0)
 
 # Calibration constants (see the module docstring).
 _JPEG_FIT_MIN = 0.5  # mean cos(2π c / Q) over coefficients; never-compressed images score ≲ 0.3
 _JPEG_MAX_DETECTED = 90  # above this the fit is unreliable and blocks are invisible anyway
-_JPEG_ZIGZAG = [(0, 1), (1, 0), (2, 0), (1, 1), (0, 2), (0, 3), (1, 2), (2, 1), (3, 0),
-                (4, 0), (3, 1), (2, 2), (1, 3), (0, 4)]
+_JPEG_ZIGZAG = [
+    (0, 1),
+    (1, 0),
+    (2, 0),
+    (1, 1),
+    (0, 2),
+    (0, 3),
+    (1, 2),
+    (2, 1),
+    (3, 0),
+    (4, 0),
+    (3, 1),
+    (2, 2),
+    (1, 3),
+    (0, 4),
+]
 _BLUR_REBLUR = 1.0  # σ0 of the re-blur
 _BLUR_FIT = (1.080, 0.224)  # σ² = a·raw² − b: a fitted on cbsd432 at σ 1–3, b puts sharp at ≈ 0.25
 _NOISE_PATCH = {3: 5, 1: 8}  # patch side per channel count: ≥ 64 dimensions
@@ -161,7 +235,7 @@ def blockiness(image: np.ndarray) -> tuple[float, tuple[int, int]]:
 
 def _block_dct(y: np.ndarray, phase: tuple[int, int], max_blocks: int = 20000) -> np.ndarray:
     """8×8 DCT of the luma blocks on the grid starting at ``phase``: (B, 8, 8), level-shifted."""
-    y = y[phase[0]:, phase[1]:]
+    y = y[phase[0] :, phase[1] :]
     h, w = (y.shape[0] // 8) * 8, (y.shape[1] // 8) * 8
     blocks = (y[:h, :w] - 128.0).reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
     if len(blocks) > max_blocks:
@@ -259,9 +333,7 @@ def _patch_gradient_energy(x: np.ndarray, p: int) -> np.ndarray:
 _LUMA_TO_RGB_NOISE = 1.0 / float(np.sqrt(0.299**2 + 0.587**2 + 0.114**2))
 
 
-def estimate_noise_sigma(
-    image: np.ndarray, mask: np.ndarray | None = None, jpeg: bool = False
-) -> float:
+def estimate_noise_sigma(image: np.ndarray, mask: np.ndarray | None = None, jpeg: bool = False) -> float:
     """Additive white Gaussian noise σ on the 0–255 scale (≈ 0.3–1.5 on clean photos).
 
     mask: optional (H, W) region; patches whose centre lies inside (> 0.5) are used when there
@@ -274,8 +346,7 @@ def estimate_noise_sigma(
     image = _check_image(image)
     if jpeg:
         luma = np.repeat(_luma255(image)[..., None] / 255.0, 3, axis=2)
-        return max(estimate_noise_sigma(image, mask),
-                   estimate_noise_sigma(luma, mask) * _LUMA_TO_RGB_NOISE)
+        return max(estimate_noise_sigma(image, mask), estimate_noise_sigma(luma, mask) * _LUMA_TO_RGB_NOISE)
     x = image * 255.0
     if np.ptp(image, axis=2).max(initial=0.0) == 0.0:
         x = np.ascontiguousarray(x[..., :1])  # grayscale as RGB: equal channels add no evidence

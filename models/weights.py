@@ -207,8 +207,9 @@ def download(name: str, weights: str | Path | None = None) -> Path:
     if hub_offline():
         present = find_local(name, weights)
         if present is not None:
-            logger.info("%s is already at %s; HF_HUB_OFFLINE is set, so not checking for updates",
-                        name, present.path)
+            logger.info(
+                "%s is already at %s; HF_HUB_OFFLINE is set, so not checking for updates", name, present.path
+            )
             return present.path
         raise WeightsError(
             f"Cannot download {name}: HF_HUB_OFFLINE is set, so Restora does not use the network. "
@@ -285,8 +286,7 @@ def load_state_dict(path: str | Path) -> dict:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise ValueError(
-            f"{path} needs arbitrary code to unpickle, which Restora refuses (weights_only=True): "
-            f"{err}"
+            f"{path} needs arbitrary code to unpickle, which Restora refuses (weights_only=True): {err}"
         ) from err
     for key in ("model", "state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):

@@ -74,8 +74,9 @@ def complement_of_others(target: str, others: np.ndarray, shape: tuple[int, int]
         raise ValueError(f"others mask has shape {others.shape}; expected the image's {shape}.")
     mask = 1.0 - np.clip(others.astype(np.float32), 0.0, 1.0)
     h, w = shape
-    return Grounding(target, mask, 1.0, "background = everything except the other targets",
-                     (0.0, 0.0, float(w), float(h)))
+    return Grounding(
+        target, mask, 1.0, "background = everything except the other targets", (0.0, 0.0, float(w), float(h))
+    )
 
 
 class GroundingError(ValueError):

@@ -68,9 +68,7 @@ class RegionMaps:
         return self.fidelity.shape  # type: ignore[return-value]
 
     @classmethod
-    def uniform(
-        cls, height: int, width: int, fidelity: float = 1.0, action: str = "restore"
-    ) -> RegionMaps:
+    def uniform(cls, height: int, width: int, fidelity: float = 1.0, action: str = "restore") -> RegionMaps:
         """Maps for one action applied to the whole image."""
         from models.restorers.maps import ACTION_WEIGHTS
 

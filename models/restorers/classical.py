@@ -44,8 +44,12 @@ logger = logging.getLogger(__name__)
 
 #: Orthonormal opponent colour transform (rows): white Gaussian RGB noise stays white with equal σ.
 OPPONENT = np.array(
-    [[1 / np.sqrt(3)] * 3, [1 / np.sqrt(2), 0, -1 / np.sqrt(2)],
-     [1 / np.sqrt(6), -2 / np.sqrt(6), 1 / np.sqrt(6)]], np.float32
+    [
+        [1 / np.sqrt(3)] * 3,
+        [1 / np.sqrt(2), 0, -1 / np.sqrt(2)],
+        [1 / np.sqrt(6), -2 / np.sqrt(6), 1 / np.sqrt(6)],
+    ],
+    np.float32,
 )
 #: JPEG's RGB → YCbCr (rows, 0–255 scale; add 128 to Cb and Cr).
 YCBCR = np.array(
@@ -73,17 +77,25 @@ def _shrink_chunk(x: np.ndarray, tau: float, freq: np.ndarray, wiener_sigma: flo
     xp = cv2.copyMakeBorder(x, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
 
     def fwd(img, u, v):  # coefficient (u, v) of the patch starting at each pixel
-        return cv2.sepFilter2D(img, cv2.CV_32F, DCT8[v], DCT8[u], anchor=(0, 0),
-                               borderType=cv2.BORDER_REFLECT)
+        return cv2.sepFilter2D(
+            img, cv2.CV_32F, DCT8[v], DCT8[u], anchor=(0, 0), borderType=cv2.BORDER_REFLECT
+        )
 
     def aggregate(coefs, weight, shrink=None):  # weighted overlap-add of the (shrunk) patches
         acc = np.zeros_like(xp)
         for (u, v), c in coefs.items():
             c = c * weight if shrink is None else shrink(u, v, c) * weight
-            acc += cv2.sepFilter2D(c, cv2.CV_32F, DCT8[v][::-1].copy(), DCT8[u][::-1].copy(),
-                                   anchor=(7, 7), borderType=cv2.BORDER_REFLECT)
-        norm = cv2.boxFilter(weight, -1, (8, 8), anchor=(7, 7), normalize=False,
-                             borderType=cv2.BORDER_REFLECT)
+            acc += cv2.sepFilter2D(
+                c,
+                cv2.CV_32F,
+                DCT8[v][::-1].copy(),
+                DCT8[u][::-1].copy(),
+                anchor=(7, 7),
+                borderType=cv2.BORDER_REFLECT,
+            )
+        norm = cv2.boxFilter(
+            weight, -1, (8, 8), anchor=(7, 7), normalize=False, borderType=cv2.BORDER_REFLECT
+        )
         return acc / np.maximum(norm, 1e-12)
 
     def hard(u, v, c):  # the DC coefficient is always kept
@@ -334,6 +346,7 @@ class ClassicalRestorer(Restorer):
         if blur * float(strength[active].max()) < _MIN_BLUR:
             notes.append(f"no blur to sharpen (σ≈{blur:.1f} px)")
             return x
+
         def regularisation(level: float) -> float:
             """λ from the error left after steps 1–2 (noise, JPEG loss) where the strength is
             ``level``: those steps removed most of it where they ran; sharpening must not

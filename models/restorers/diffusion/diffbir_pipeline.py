@@ -204,7 +204,7 @@ class DiffBIRPipeline(DiffusionPipeline):
                 )
             ]
 
-        return blend_windows(plan, *latents.shape[-2:], window)[0]
+        return blend_windows(plan.windows(*latents.shape[-2:]), *latents.shape[-2:], window)[0]
 
     # ------------------------------------------------------------------ entry point
 

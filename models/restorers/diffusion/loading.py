@@ -372,6 +372,14 @@ def _load_base(base: str | Path | None, torch_dtype: torch.dtype) -> dict[str, A
     return parts
 
 
+def _device_and_dtype(device: str | None, dtype, offload: bool) -> tuple[str, torch.dtype]:
+    """select_device / select_dtype, refusing CPU offload on a CPU."""
+    device = select_device(device)
+    if offload and device.split(":")[0] == "cpu":
+        raise ValueError("offload=True moves models between CPU and an accelerator; it needs CUDA or MPS")
+    return device, select_dtype(device, dtype)
+
+
 def _place(pipe, device: str, offload: bool, torch_dtype) -> None:
     if offload:
         pipe.enable_model_cpu_offload(device=device)
@@ -397,10 +405,7 @@ def load_pipeline(
     Raises WeightsError when weights are missing, CheckpointMismatchError when the ControlNet's
     tensors differ from its architecture, ValueError when the base is not SD-2.1-base-compatible.
     """
-    device = select_device(device)
-    torch_dtype = select_dtype(device, dtype)
-    if offload and device.split(":")[0] == "cpu":
-        raise ValueError("offload=True moves models between CPU and an accelerator; it needs CUDA or MPS")
+    device, torch_dtype = _device_and_dtype(device, dtype, offload)
     cn_path = resolve_controlnet(controlnet)
     if problems := controlnet_problems(cn_path):
         raise WeightsError(
@@ -430,10 +435,7 @@ def load_diffbir_pipeline(
 
     The first call for a ``v2.pth`` converts it to diffusers names and caches the result.
     """
-    device = select_device(device)
-    torch_dtype = select_dtype(device, dtype)
-    if offload and device.split(":")[0] == "cpu":
-        raise ValueError("offload=True moves models between CPU and an accelerator; it needs CUDA or MPS")
+    device, torch_dtype = _device_and_dtype(device, dtype, offload)
     if problems := diffbir_problems(diffbir):
         raise WeightsError("DiffBIR v2: " + "; ".join(problems))
     parts = _load_base(base, torch_dtype)

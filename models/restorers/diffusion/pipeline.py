@@ -433,7 +433,8 @@ class InstructRestorePipeline(DiffusionPipeline):
                 caches.setdefault((ys.start, xs.start), {}),
             )  # fmt: skip
 
-        noise_pred, mask = blend_windows(plan, *latent_input.shape[-2:], window)
+        size = latent_input.shape[-2:]
+        noise_pred, mask = blend_windows(plan.windows(*size), *size, window)
         return noise_pred, mask
 
     # ------------------------------------------------------------------ entry point

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from models.restorers.diffusion.tiling import gaussian_weights, window_starts
+from models.restorers.diffusion.tiling import blend_windows, window_starts
 
 logger = logging.getLogger(__name__)
 
@@ -630,17 +630,14 @@ class SwinIRCleaner:
             return self.model(F.pad(x, (0, pw - w, 0, ph - h)))[..., :h, :w]
         canvas = F.pad(x, (0, max(w, tw) - w, 0, max(h, th) - h))
         ch, cw = canvas.shape[-2:]
-        weight = gaussian_weights(th, tw, device=x.device)[0, 0]
-        total = torch.zeros((1, 3, ch, cw), dtype=torch.float32, device=x.device)
-        norm = torch.zeros((1, 1, ch, cw), dtype=torch.float32, device=x.device)
-        rows, cols = window_starts(ch, th, stride), window_starts(cw, tw, stride)
-        logger.debug("SwinIR cleaner: %dx%d image in %d tiles of %dx%d", h, w, len(rows) * len(cols), th, tw)
-        for i in rows:
-            for j in cols:
-                out = self.model(canvas[..., i : i + th, j : j + tw]).float()
-                total[..., i : i + th, j : j + tw] += out * weight
-                norm[..., i : i + th, j : j + tw] += weight
-        return (total / norm)[..., :h, :w]
+        windows = [
+            (slice(i, i + th), slice(j, j + tw))
+            for i in window_starts(ch, th, stride)
+            for j in window_starts(cw, tw, stride)
+        ]
+        logger.debug("SwinIR cleaner: %dx%d image in %d tiles of %dx%d", h, w, len(windows), th, tw)
+        (out,) = blend_windows(windows, ch, cw, lambda ys, xs: [self.model(canvas[..., ys, xs]).float()])
+        return out[..., :h, :w]
 
 
 def _checked_image(image: Any) -> np.ndarray:

@@ -143,7 +143,6 @@ def choose_tiling(
     this (the UNet's full downsampling in pixels). ``budget`` defaults to ``memory_budget(device)``.
     """
     h, w = height_px // scale, width_px // scale
-    budget = memory_budget(device or torch.device("cpu")) if budget is None else budget
     vae_tile = settings.vae_tile
     if vae_tile is None:
         vae_tile = VAE_TILE_PX if max(height_px, width_px) > MAX_UNTILED_PX else 0
@@ -161,6 +160,7 @@ def choose_tiling(
             settings.tile // scale, stride // scale, vae_tile_px, f"{settings.tile} px windows (as set)"
         )
 
+    budget = memory_budget(device or torch.device("cpu")) if budget is None else budget
     whole = activation_bytes(h * w, dtype)
     if max(height_px, width_px) <= MAX_UNTILED_PX and whole <= budget:
         return TilePlan(None, None, vae_tile_px, "untiled (fits in memory)")
@@ -178,17 +178,17 @@ def choose_tiling(
 
 
 def blend_windows(
-    plan: TilePlan,
+    windows: Sequence[tuple[slice, slice]],
     height: int,
     width: int,
     predict: Callable[[slice, slice], Sequence[torch.Tensor | None]],
 ) -> list[torch.Tensor | None]:
-    """Run ``predict(rows, cols)`` on every window of a ``height × width`` latent and blend each of
-    its outputs (tensors ``(…, rows, cols)`` at latent resolution, or None) with Gaussian weights.
+    """Run ``predict(rows, cols)`` on every window (e.g. ``TilePlan.windows``) of a ``height ×
+    width`` canvas and blend each of its outputs (tensors ``(…, rows, cols)``, or None) with
+    Gaussian weights.
 
     One window covering everything is returned as ``predict`` gave it (bit-identical to untiled).
     """
-    windows = plan.windows(height, width)
     if len(windows) == 1:
         return list(predict(*windows[0]))
     totals: list[torch.Tensor | None] = []
