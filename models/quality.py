@@ -233,6 +233,30 @@ def blockiness(image: np.ndarray) -> tuple[float, tuple[int, int]]:
     return float(np.mean(score)), (phase[0], phase[1])
 
 
+def _mean_jump(d: np.ndarray, axis: int, start: int, period: int) -> float:
+    """Mean of the absolute differences ``d`` across the boundaries before pixel ``start`` + k·period."""
+    idx = np.arange(start - 1, d.shape[axis], period)
+    idx = idx[idx >= 0]
+    return float(np.take(d, idx, axis=axis).mean()) if len(idx) else 0.0
+
+
+def _chroma_grid(image: np.ndarray, grid: tuple[int, int]) -> tuple[int, int]:
+    """Refine an 8-px ``grid`` phase to the 16-px 4:2:0 chroma grid (each of p or p + 8).
+
+    Subsampled chroma blocks cover 16×16 pixels, so the chroma jumps are strongest every 16 px;
+    per axis the candidate with the larger mean Cb/Cr jump across its boundaries wins (images
+    without subsampled chroma tie and keep p).
+    """
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    chroma = np.stack([-0.1687 * r - 0.3313 * g + 0.5 * b, 0.5 * r - 0.4187 * g - 0.0813 * b]) * 255.0
+    out = []
+    for axis, p in zip((1, 2), grid, strict=True):
+        d = np.abs(np.diff(chroma, axis=axis))
+        jumps = [_mean_jump(d, axis, start, 16) for start in (p, p + 8)]
+        out.append(p + 8 if jumps[1] > 1.05 * jumps[0] else p)
+    return out[0], out[1]
+
+
 def _block_dct(y: np.ndarray, phase: tuple[int, int], max_blocks: int = 20000) -> np.ndarray:
     """8×8 DCT of the luma blocks on the grid starting at ``phase``: (B, 8, 8), level-shifted."""
     y = y[phase[0] :, phase[1] :]
@@ -267,29 +291,38 @@ def estimate_jpeg_quality(image: np.ndarray) -> int | None:
     visible enough to locate the grid). Returns None for never-compressed images, quality above
     90, noise added after compression, and images under 64 px a side.
     """
+    return estimate_jpeg(image)[0]
+
+
+def estimate_jpeg(image: np.ndarray) -> tuple[int | None, tuple[int, int]]:
+    """(quality, grid): ``estimate_jpeg_quality`` and where the blocks start, as the (row, column)
+    of the first 16×16 (4:2:0 chroma) block's top-left pixel, 0–15 each ((0, 0) when nothing was
+    detected or the whole image's grid fits as well as the located one)."""
     image = _check_image(image)
     if min(image.shape[:2]) < 64:
-        return None
+        return None, (0, 0)
     score, phase = blockiness(image)
     y, qualities = _luma255(image), np.arange(1, 101)
     # the grid of an uncropped image starts at (0, 0); blockiness locates it after a crop
     candidates = []
     for start in dict.fromkeys([(0, 0), phase]):
         coefs = _block_dct(y, start)
-        candidates.append((_jpeg_fit(coefs, _JPEG_ZIGZAG, qualities), coefs))
-    fit, coefs = max(candidates, key=lambda fc: fc[0].max())
+        candidates.append((_jpeg_fit(coefs, _JPEG_ZIGZAG, qualities), coefs, start))
+    fit, coefs, grid = max(candidates, key=lambda fc: fc[0].max())
     best = int(np.argmax(fit))
     if fit[best] < _JPEG_FIT_MIN or best + 1 > _JPEG_MAX_DETECTED:
         logger.debug("no JPEG fit (%.2f at quality %d), blockiness %.3f", fit[best], best + 1, score)
-        return None
+        return None, (0, 0)
     # neighbouring qualities share the low-frequency steps: break the tie on all 63 AC steps
     ties = qualities[fit >= fit[best] - 0.005]
     ties = ties[np.abs(ties - (best + 1)) <= 5]
     if len(ties) > 1:
         full = _jpeg_fit(coefs, [(u, v) for u in range(8) for v in range(8) if u or v], ties)
         best = int(ties[len(full) - 1 - np.argmax(full[::-1])]) - 1  # the finest of equal fits
-    logger.debug("JPEG fit %.2f at quality %d, blockiness %.3f", fit[best], best + 1, score)
-    return best + 1
+    if grid != (0, 0):
+        grid = _chroma_grid(image, grid)
+    logger.debug("JPEG fit %.2f at quality %d, grid %s, blockiness %.3f", fit[best], best + 1, grid, score)
+    return best + 1, (int(grid[0]), int(grid[1]))
 
 
 # --- noise -----------------------------------------------------------------------------------
@@ -479,12 +512,14 @@ def estimate_degradation(
     if jpeg_quality_hint is not None:
         if not 1 <= int(jpeg_quality_hint) <= 100:
             raise ValueError(f"jpeg_quality_hint must be in 1..100, got {jpeg_quality_hint}")
-        quality, exact = int(jpeg_quality_hint), True
+        quality, exact, grid = int(jpeg_quality_hint), True, (0, 0)
     else:
-        quality, exact = estimate_jpeg_quality(image), False
+        (quality, grid), exact = estimate_jpeg(image), False
     noise = estimate_noise_sigma(image, mask, jpeg=quality is not None)
     blur = estimate_blur_sigma(image, noise_sigma=noise, mask=mask)
-    result = Degradation(noise_sigma=noise, blur_sigma=blur, jpeg_quality=quality, jpeg_exact=exact)
+    result = Degradation(
+        noise_sigma=noise, blur_sigma=blur, jpeg_quality=quality, jpeg_exact=exact, jpeg_grid=grid
+    )
     logger.info("estimated degradation: %s", result.describe())
     return result
 

@@ -43,7 +43,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.restorers.levels import BLUR_SCALE, NOISE_SCALE, jpeg_condition  # noqa: E402
-from models.restorers.network import DEFAULT_WEIGHTS, ConditionalFFDNet, NetworkConfig, save_network  # noqa: E402
+from models.restorers.network import (  # noqa: E402
+    DEFAULT_WEIGHTS,
+    ConditionalFFDNet,
+    NetworkConfig,
+    grow_from,
+    save_network,
+)
 from models.restorers.synthetic import SyntheticDegradation, quantize, sample_degradation  # noqa: E402
 
 logger = logging.getLogger("train_restorer")
@@ -74,6 +80,11 @@ class TrainConfig:
     init_from: str = ""  # start from these ConditionalFFDNet weights (e.g. the shipped ones)
     focus_jpeg: float = 0.0  # share of samples that are pure heavy JPEG (quality 10–focus_quality_max)
     focus_quality_max: int = 40
+    grid: bool = False  # JPEG grid position channels (network.py); patches get a random grid phase
+
+
+def network_config(cfg: TrainConfig) -> NetworkConfig:
+    return NetworkConfig(channels=cfg.channels, layers=cfg.layers, grid=cfg.grid)
 
 
 def load_images(folder: Path) -> list[np.ndarray]:
@@ -90,11 +101,17 @@ def conditions_of(d: SyntheticDegradation) -> np.ndarray:
 
 
 def make_batch(images: list[np.ndarray], cfg: TrainConfig, it: int) -> tuple[torch.Tensor, ...]:
-    """(degraded, conditions, clean) tensors for iteration ``it``; deterministic in (seed, it)."""
+    """(degraded, conditions, clean, origins) tensors for iteration ``it``; deterministic in (seed, it).
+
+    ``origins`` (N, 2): each patch's top-left pixel relative to its JPEG block grid. Degradations
+    are applied to a larger crop; grid runs cut the patch from it at a random offset of 0–15 px,
+    so every block phase (8 px luma, 16 px 4:2:0 chroma) is seen.
+    """
     rng = np.random.default_rng([cfg.seed, it])
     margin = 8  # blur needs real pixels around the patch, not reflected ones
-    size = cfg.patch + 2 * margin
-    degraded, conds, clean = [], [], []
+    slack = 16 if cfg.grid else 0
+    size = cfg.patch + 2 * margin + slack
+    degraded, conds, clean, origins = [], [], [], []
     for _ in range(cfg.batch):
         img = images[rng.integers(len(images))]
         y, x = rng.integers(img.shape[0] - size + 1), rng.integers(img.shape[1] - size + 1)
@@ -107,14 +124,17 @@ def make_batch(images: list[np.ndarray], cfg: TrainConfig, it: int) -> tuple[tor
             d = SyntheticDegradation(jpeg_quality=int(rng.integers(10, cfg.focus_quality_max + 1)))
         else:
             d = sample_degradation(rng)
-        bad = d.apply(crop, rng)[margin:-margin, margin:-margin]
+        oy, ox = (margin + rng.integers(slack, size=2)) if slack else (margin, margin)
+        window = (slice(oy, oy + cfg.patch), slice(ox, ox + cfg.patch))
+        bad = d.apply(crop, rng)[window]
         if d.jpeg_quality is None and rng.random() < 0.5:
             bad = quantize(bad)
         degraded.append(bad.transpose(2, 0, 1))
-        clean.append(crop[margin:-margin, margin:-margin].transpose(2, 0, 1))
+        clean.append(crop[window].transpose(2, 0, 1))
         conds.append(np.broadcast_to(conditions_of(d)[:, None, None], (3, cfg.patch, cfg.patch)))
+        origins.append(np.array([oy, ox], np.int64))
     as_tensor = lambda xs: torch.from_numpy(np.ascontiguousarray(np.stack(xs)))  # noqa: E731
-    return as_tensor(degraded), as_tensor(conds), as_tensor(clean)
+    return as_tensor(degraded), as_tensor(conds), as_tensor(clean), as_tensor(origins)
 
 
 def learning_rate(cfg: TrainConfig, it: int) -> float:
@@ -192,7 +212,7 @@ def train(
     train_images, val_images = images[:-VALIDATION_IMAGES], images[-VALIDATION_IMAGES:]
 
     torch.manual_seed(cfg.seed)
-    model = ConditionalFFDNet(NetworkConfig(cfg.channels, cfg.layers)).to(device)
+    model = ConditionalFFDNet(network_config(cfg)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start, elapsed = 0, 0.0
     ckpt = run_dir / "last.pt"
@@ -200,7 +220,7 @@ def train(
         from models.restorers.network import load_network
 
         source, meta = load_network(cfg.init_from)
-        model.load_state_dict(source.state_dict())
+        grow_from(model, source)  # the same architecture, or grid channels / blocks added
         logger.info("initialised from %s (%s iterations)", cfg.init_from, meta.get("iterations", "?"))
     if ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)
@@ -235,9 +255,9 @@ def train(
             lr = learning_rate(cfg, it)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x, c, y = (t.to(device) for t in make_batch(train_images, cfg, it))
+            x, c, y, origin = (t.to(device) for t in make_batch(train_images, cfg, it))
             with torch.autocast(device.type, dtype=torch.bfloat16):
-                out = model(x, c)
+                out = model(x, c, origin)
             loss = torch.nn.functional.mse_loss(out.float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -271,7 +291,7 @@ def train(
 def export(run_dir: Path, out: Path) -> None:
     cfg = TrainConfig(**json.loads((run_dir / "config.json").read_text()))
     state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
-    model = ConditionalFFDNet(NetworkConfig(cfg.channels, cfg.layers))
+    model = ConditionalFFDNet(network_config(cfg))
     model.load_state_dict(state["model"])
     records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     last_val = next((r for r in reversed(records) if "val_psnr" in r), {})
@@ -310,7 +330,11 @@ def main() -> None:
         help=f"export last.pt as safetensors (default {DEFAULT_WEIGHTS}) and exit",
     )
     for name, value in asdict(TrainConfig()).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        else:
+            parser.add_argument(flag, type=type(value), default=value)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.threads:

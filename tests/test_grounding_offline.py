@@ -276,3 +276,18 @@ def test_box_prompt_iou_on_grabcut_images(name):
     _check_mask(r, (h, w))
     assert r.how == "box → GrabCut"
     assert _iou(r.mask, gt) > 0.85
+
+
+def test_click_falls_back_to_the_geodesic_seed_when_grabcut_collapses():
+    """berkeley100 69040: GrabCut shrinks onto the click disc (0.06 % of the image); the geodesic
+    seed is kept instead, so the click still finds a real part of the object."""
+    folder = GRABCUT.parent / "berkeley100"
+    if not folder.is_dir():
+        pytest.skip(f"benchmark data not found at {folder} (expected ../shared next to the repository)")
+    image = np.asarray(Image.open(folder / "images" / "69040.jpg").convert("RGB"), dtype=np.float32) / 255
+    gt = np.asarray(Image.open(folder / "masks" / "69040.png"))[..., 0] > 128
+    g = OfflineGrounder()
+    g.set_image(image)
+    r = g.ground("object", RegionPrompt(points=(Point(298, 144),)))
+    found = r.mask > 0.5
+    assert found.mean() > 0.02 and (found & gt).sum() / (found | gt).sum() > 0.3

@@ -207,3 +207,85 @@ def test_jpeg_condition_scale():
     assert jpeg_condition(10) == pytest.approx(1.0) and jpeg_condition(100) == 0.0
     assert jpeg_condition(30) > jpeg_condition(60)
     assert gaussian_kernel(2.0).shape == (15, 15) and gaussian_kernel(2.0).sum() == pytest.approx(1.0)
+
+
+# --- JPEG grid channels -----------------------------------------------------------------------
+
+
+def _grid_network() -> ConditionalFFDNet:
+    """A small grid network with random (non-zero) grid weights, so position actually matters."""
+    torch.manual_seed(0)
+    model = ConditionalFFDNet(NetworkConfig(channels=16, layers=4, grid=True)).eval()
+    with torch.no_grad():
+        model.tail.weight.normal_(std=0.05)
+    return model
+
+
+def test_grown_network_starts_as_its_source():
+    from models.restorers.network import grow_from
+
+    torch.manual_seed(1)
+    source = ConditionalFFDNet(NetworkConfig(channels=16, layers=4)).eval()
+    with torch.no_grad():
+        source.tail.weight.normal_(std=0.05)  # a non-trivial function to preserve
+    grown = ConditionalFFDNet(NetworkConfig(channels=16, layers=8, grid=True)).eval()
+    grow_from(grown, source)
+    x, c = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(grown(x, c, (5, 3)), source(x, c), atol=1e-6)
+        assert (source(x, c) - x).abs().mean() > 1e-2
+    assert len(grown.blocks) == 3 and grown.head.weight.shape[1] == 23
+    with pytest.raises(ValueError, match="cannot grow"):
+        grow_from(source, grown)
+
+
+def test_grid_position_matters_only_where_there_is_jpeg_to_remove():
+    model = _grid_network()
+    x, c = torch.rand(1, 3, 48, 48), torch.rand(1, 3, 48, 48)
+    with torch.no_grad():
+        assert (model(x, c, (0, 0)) - model(x, c, (4, 0))).abs().max() > 1e-3
+        assert torch.allclose(model(x, c, (0, 0)), model(x, c, (16, 32)), atol=1e-5)  # the periods
+        per_sample = model(x.repeat(2, 1, 1, 1), c.repeat(2, 1, 1, 1), torch.tensor([[0, 0], [4, 6]]))
+        assert torch.allclose(per_sample[1:], model(x, c, (4, 6)), atol=1e-6)
+        c[:, 1] = 0  # no JPEG condition: translation-equivariant again
+        assert torch.equal(model(x, c, (0, 0)), model(x, c, (4, 6)))
+
+
+def test_grid_network_follows_the_blocks_when_the_image_moves():
+    """Shift the image by 8 px and say so: the interior output shifts with it."""
+    model = _grid_network()
+    x, c = torch.rand(1, 3, 64, 64), torch.full((1, 3, 64, 64), 0.8)
+    with torch.no_grad():
+        whole = model(x, c, (0, 0))
+        moved = model(x[..., 8:, 6:], c[..., 8:, 6:], (8, 6))
+        wrong = model(x[..., 8:, 6:], c[..., 8:, 6:], (0, 0))
+    inner = (slice(None), slice(None), slice(24, 40), slice(24, 40))
+    shifted = (slice(None), slice(None), slice(16, 32), slice(18, 34))
+    assert torch.allclose(moved[shifted], whole[inner], atol=1e-5)
+    assert not torch.allclose(wrong[shifted], whole[inner], atol=1e-3)
+
+
+def test_tiles_tell_the_network_where_the_blocks_are(tmp_path, clean):
+    """Tiles start off the 16-px grid (tile 200): tiled equals untiled only if each tile's
+    grid position is passed on; a cropped JPEG's grid phase is located and used."""
+    from models.quality import estimate_jpeg
+
+    path = tmp_path / "grid.safetensors"
+    save_network(_grid_network(), path)
+    ok, buf = cv2.imencode(".jpg", (clean * 255).round().astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 15])
+    decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
+    h, w = decoded.shape[:2]
+    d = Degradation(jpeg_quality=15, jpeg_exact=True)
+    tiled = NetworkRestorer(path, tile=200).restore(decoded, RegionMaps.uniform(h, w), d).image
+    whole = NetworkRestorer(path, tile=1024).restore(decoded, RegionMaps.uniform(h, w), d).image
+    assert _psnr(tiled, whole) >= 45.0
+
+    # a crop by an even offset (the network works on 2×2 cells) off the 8- and 16-px grids
+    crop = decoded[6:, 10:]
+    quality, grid = estimate_jpeg(crop)
+    assert quality is not None and abs(quality - 15) <= 2 and grid == (10, 6)
+    d_crop = Degradation(jpeg_quality=15, jpeg_grid=grid)
+    cropped = NetworkRestorer(path).restore(crop, RegionMaps.uniform(h - 6, w - 10), d_crop).image
+    region = (slice(40, -40), slice(40, -40))
+    assert _psnr(cropped[region], whole[6:, 10:][region]) >= 45.0
+    assert estimate_jpeg(decoded[3:, 5:])[1] == (13, 11)  # odd crops are located too

@@ -35,13 +35,43 @@ def test_batches_are_reproducible_and_degraded(trainer, shared_data):
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     other = trainer.make_batch(images, cfg, 8)
     assert not torch.equal(a[0], other[0])
-    degraded, conditions, clean = trainer.make_batch(
+    degraded, conditions, clean, origins = trainer.make_batch(
         images, _tiny(trainer, 1).__class__(batch=64, patch=32), 3
     )
     assert degraded.shape == clean.shape == (64, 3, 32, 32) and conditions.shape == (64, 3, 32, 32)
     noisy = conditions[:, 0, 0, 0] > 0.2
     assert noisy.any() and (degraded - clean)[noisy].abs().mean() > 0.02  # conditions describe the damage
     assert conditions.min() >= 0 and conditions.max() <= 1
+    assert (origins == 8).all()  # the patch starts one margin into the degraded crop
+
+
+def test_grid_batches_cut_patches_at_every_block_phase(trainer, shared_data):
+    images = trainer.load_images(shared_data / "cbsd432")[:5]
+    cfg = trainer.TrainConfig(batch=64, patch=32, grid=True, focus_jpeg=1.0)  # all pure JPEG
+    degraded, _, clean, origins = trainer.make_batch(images, cfg, 3)
+    assert origins.min() >= 8 and origins.max() <= 23 and len(set((origins % 16).flatten().tolist())) > 8
+    # the reported origin is where the blocks really are: the luma jumps most across block edges
+    luma = degraded.mean(dim=1)
+    jumps = (luma[:, :, 1:] - luma[:, :, :-1]).abs().mean(dim=1)  # (N, 31): between columns k, k + 1
+    profile = torch.zeros(8)  # mean jump by grid position of the boundary
+    for i, o in enumerate(origins[:, 1].tolist()):
+        profile.index_add_(0, (o + torch.arange(1, 32)) % 8, jumps[i])
+    assert profile.argmax() == 0 and profile[0] > 1.2 * profile[1:].mean()
+
+
+def test_grid_run_starts_from_grid_less_weights(trainer, tmp_path):
+    from models.restorers.network import ConditionalFFDNet, NetworkConfig, load_network, save_network
+
+    torch.manual_seed(0)
+    source = tmp_path / "plain.safetensors"
+    save_network(ConditionalFFDNet(NetworkConfig(channels=8, layers=4)), source)
+    cfg = trainer.TrainConfig(
+        iterations=1, batch=2, patch=32, channels=8, layers=4, warmup=1, grid=True, init_from=str(source)
+    )
+    trainer.train(tmp_path / "run", cfg, torch.device("cpu"), save_every=1, val_every=100)
+    trainer.export(tmp_path / "run", tmp_path / "grid.safetensors")
+    model, _ = load_network(tmp_path / "grid.safetensors")
+    assert model.config.grid and model.head.weight.shape[1] == 12 + 3 + 8
 
 
 def test_resume_continues_the_same_run_and_export_loads(trainer, tmp_path):

@@ -26,12 +26,16 @@ class Degradation:
     blur_sigma: Gaussian blur σ in pixels (0 = sharp).
     jpeg_quality: JPEG quality factor 1–100, or None when no compression was detected.
     jpeg_exact: True when jpeg_quality was read from the file's quantization tables.
+    jpeg_grid: (row, column) of the first 16×16 block's top-left pixel (JPEG's 8×8 luma blocks
+        and 4:2:0 chroma blocks), 0–15 each: (0, 0) for a whole decoded JPEG, the located phase
+        for a crop of one (``quality.estimate_jpeg``).
     """
 
     noise_sigma: float = 0.0
     blur_sigma: float = 0.0
     jpeg_quality: int | None = None
     jpeg_exact: bool = False
+    jpeg_grid: tuple[int, int] = (0, 0)
 
     def describe(self) -> str:
         """E.g. ``noise σ≈18, blur σ≈1.2 px, JPEG quality 35 (from the file)``."""

@@ -82,8 +82,12 @@ class NetworkRestorer(ClassicalRestorer):
         blur = degradation.blur_sigma / BLUR_SCALE * s * deblur
         return np.stack([noise, jpeg, blur]).astype(np.float32)
 
-    def run_tiled(self, image: np.ndarray, conditions_for) -> np.ndarray:
-        """Run the network over ``image`` in tiles; ``conditions_for(rows, cols)`` gives each tile's maps."""
+    def run_tiled(self, image: np.ndarray, conditions_for, grid: tuple[int, int] = (0, 0)) -> np.ndarray:
+        """Run the network over ``image`` in tiles; ``conditions_for(rows, cols)`` gives each tile's maps.
+
+        ``grid``: where the JPEG blocks start (``Degradation.jpeg_grid``); each window tells the
+        network its position on that grid, so tiles see the blocks where the whole image has them.
+        """
         import torch
 
         h, w = image.shape[:2]
@@ -106,14 +110,16 @@ class NetworkRestorer(ClassicalRestorer):
                 xt = torch.from_numpy(np.ascontiguousarray(x))[None].contiguous(memory_format=nhwc)
                 ct = torch.from_numpy(np.ascontiguousarray(c))[None].contiguous(memory_format=nhwc)
                 with torch.inference_mode():
-                    y = model(xt, ct)
+                    y = model(xt, ct, (ya - grid[0], xa - grid[1]))
                 y = y[0].numpy().transpose(1, 2, 0)
                 out[y0:y1, x0:x1] = y[y0 - ya : y1 - ya, x0 - xa : x1 - xa]
         return out
 
     def run_network(self, image, x, maps, strength, degradation, notes):
         """One conditioned forward pass over the whole image (tiled); see the module docstring."""
-        restored = self.run_tiled(x, lambda r, c: self.condition_maps(maps, strength, degradation, r, c))
+        restored = self.run_tiled(
+            x, lambda r, c: self.condition_maps(maps, strength, degradation, r, c), degradation.jpeg_grid
+        )
         fade = np.clip(strength / _FADE, 0.0, 1.0)[..., None]
         out = np.clip(x + fade * (restored - x), 0.0, 1.0).astype(np.float32)
         notes.extend(self.describe(maps, strength, degradation))

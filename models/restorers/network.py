@@ -5,16 +5,18 @@ each region at its own level. ``ConditionalFFDNet`` extends the map to the three
 RAP lets users set (noise σ, JPEG quality, blur width), so the EditPlan's per-pixel fidelity and
 action maps become condition maps for a single forward pass: no crops, no seams.
 
-Layout (FFDNet-colour sized, 0.86 M parameters):
+Layout (``NetworkConfig``; the shipped file's header holds its own):
 
     image (3, H, W) ──pixel-unshuffle ×2──▶ (12, H/2, W/2) ─┐
-    conditions (3, H, W) ──2×2 average──▶ (3, H/2, W/2) ────┴▶ concat (15)
-      → conv3×3 96 → ReLU → 5 residual blocks [conv3×3 → ReLU → conv3×3, + skip] → ReLU
-      → conv3×3 12
-      → pixel-shuffle ×2 → residual added to the image
+    conditions (3, H, W) ──2×2 average──▶ (3, H/2, W/2) ────┼▶ concat (15, or 23 with grid)
+    [grid: 8 JPEG block-position maps × the JPEG condition] ─┘
+      → conv3×3 C → ReLU → (layers − 2) / 2 residual blocks [conv3×3 → ReLU → conv3×3, + skip]
+      → ReLU → conv3×3 12 → pixel-shuffle ×2 → residual added to the image
 
-Working at half resolution quadruples the receptive field per FLOP (50 px at full resolution,
-enough for a 15×15 blur kernel); predicting the residual makes "no degradation" an easy identity.
+With the defaults (C = 96, 12 layers: FFDNet-colour sized, 0.86 M parameters) the receptive field
+is 50 px at full resolution, enough for a 15×15 blur kernel; each further residual block adds
+8 px. Working at half resolution quadruples the receptive field per FLOP; predicting the residual
+makes "no degradation" an easy identity.
 
 Condition channels (each ≥ 0, 0 = "nothing to remove"):
 
@@ -24,6 +26,16 @@ Condition channels (each ≥ 0, 0 = "nothing to remove"):
 
 The network was trained on 0–1 per channel; the restorer may ask for up to 2× that (fidelity 0),
 which FFDNet's maps extrapolate gracefully (more smoothing).
+
+JPEG grid channels (``NetworkConfig.grid``): working on 2×2 cells makes the network blind to where
+the 8×8 JPEG blocks (16×16 for 4:2:0 chroma) start, so it has to guess block edges from the
+content. With ``grid`` on, eight more input channels carry cos/sin of the cell's position on the
+8- and 16-pixel periods, measured from the block grid's origin, each multiplied by the JPEG
+condition: zero wherever there is nothing to de-JPEG, so noise and blur restoration stay exactly
+translation-equivariant, and a network grown from a grid-less one starts as that network
+(its new input weights start at zero; ``grow_from``). Callers pass ``origin``: the (row, column)
+of the tensor's top-left pixel relative to the first block's top-left pixel ((0, 0) for a whole
+decoded JPEG; a tile's offset for a tile).
 """
 
 from __future__ import annotations
@@ -48,6 +60,7 @@ class NetworkConfig:
     channels: int = 96
     layers: int = 12
     conditions: int = 3  # noise, jpeg, blur
+    grid: bool = False  # JPEG block-grid position channels (see the module docstring)
 
     @classmethod
     def from_json(cls, text: str) -> NetworkConfig:
@@ -55,6 +68,31 @@ class NetworkConfig:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+
+#: cos/sin of the row and column position on the 8- and 16-pixel JPEG periods.
+GRID_CHANNELS = 8
+_GRID_PERIODS = (8.0, 16.0)
+#: Index of the JPEG condition channel (noise, jpeg, blur).
+_JPEG = 1
+
+
+def grid_features(origin: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(N, 8, height, width) block-grid position features of the half-resolution cells.
+
+    ``origin``: (N, 2) pixel (row, column) of each sample's top-left pixel relative to the JPEG grid.
+    Cell (i, j) covers pixels 2i, 2i + 1; its position is its centre, ``origin + 2i + 0.5``.
+    """
+    origin = origin.to(torch.float32)
+    ys = origin[:, 0, None] + 2 * torch.arange(height, device=origin.device) + 0.5  # (N, h)
+    xs = origin[:, 1, None] + 2 * torch.arange(width, device=origin.device) + 0.5  # (N, w)
+    feats = []
+    for period in _GRID_PERIODS:
+        for pos, expand in ((ys, lambda t: t[:, :, None]), (xs, lambda t: t[:, None, :])):
+            angle = 2 * torch.pi * pos / period
+            for f in (torch.cos(angle), torch.sin(angle)):
+                feats.append(expand(f).expand(-1, height, width))
+    return torch.stack(feats, dim=1)
 
 
 class ResidualBlock(nn.Module):
@@ -70,7 +108,11 @@ class ResidualBlock(nn.Module):
 
 
 class ConditionalFFDNet(nn.Module):
-    """``forward(image, conditions)``: both (N, C, H, W) float, H and W even; returns (N, 3, H, W)."""
+    """``forward(image, conditions, origin)``: (N, C, H, W) floats, H and W even → (N, 3, H, W).
+
+    ``origin`` (grid networks only): the JPEG grid position of the top-left pixel, a (row, column)
+    pair for the whole batch or an (N, 2) tensor; see the module docstring.
+    """
 
     def __init__(self, config: NetworkConfig | None = None):
         super().__init__()
@@ -80,7 +122,8 @@ class ConditionalFFDNet(nn.Module):
                 f"layers must be an even number ≥ 4 (head, residual pairs, tail), got {config.layers}"
             )
         ch = config.channels
-        self.head = nn.Conv2d(12 + config.conditions, ch, 3, padding=1)
+        extra = GRID_CHANNELS if config.grid else 0
+        self.head = nn.Conv2d(12 + config.conditions + extra, ch, 3, padding=1)
         self.blocks = nn.Sequential(*[ResidualBlock(ch) for _ in range((config.layers - 2) // 2)])
         self.tail = nn.Conv2d(ch, 12, 3, padding=1)
         # Residual branches start small so the stack starts near the identity and trains fast
@@ -91,12 +134,46 @@ class ConditionalFFDNet(nn.Module):
         nn.init.normal_(self.tail.weight, std=1e-3)
         nn.init.zeros_(self.tail.bias)
 
-    def forward(self, image: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, image: torch.Tensor, conditions: torch.Tensor, origin: tuple[int, int] | torch.Tensor = (0, 0)
+    ) -> torch.Tensor:
         if image.shape[-2] % 2 or image.shape[-1] % 2:
             raise ValueError(f"height and width must be even, got {tuple(image.shape[-2:])}")
-        x = torch.cat([F.pixel_unshuffle(image, 2), F.avg_pool2d(conditions, 2)], dim=1)
+        cond = F.avg_pool2d(conditions, 2)
+        parts = [F.pixel_unshuffle(image, 2), cond]
+        if self.config.grid:
+            origin = torch.as_tensor(origin, device=image.device).reshape(-1, 2).expand(image.shape[0], 2)
+            grid = grid_features(origin, cond.shape[-2], cond.shape[-1]).to(cond.dtype)
+            parts.append(grid * cond[:, _JPEG : _JPEG + 1])
+        x = torch.cat(parts, dim=1)
         x = self.tail(F.relu(self.blocks(F.relu(self.head(x)))))
         return image + F.pixel_shuffle(x, 2)
+
+
+def grow_from(model: ConditionalFFDNet, source: ConditionalFFDNet) -> None:
+    """Load ``source`` into the larger ``model`` so that ``model`` computes what ``source`` does.
+
+    ``model`` may add the JPEG grid channels (their head weights start at zero) and residual
+    blocks (appended before the tail, their second convolution at zero, so each starts as the
+    identity). Fine-tuning then grows a shipped network instead of training a new one from scratch.
+    """
+    a, b = source.config, model.config
+    same = b.channels == a.channels and b.conditions == a.conditions
+    if not same or b.layers < a.layers or (a.grid and not b.grid):
+        raise ValueError(
+            f"cannot grow {a} into {b}: channels and conditions must match, layers and grid may only be added"
+        )
+    state = model.state_dict()
+    for key, value in source.state_dict().items():
+        if key == "head.weight" and value.shape != state[key].shape:
+            state[key] = torch.zeros_like(state[key])
+            state[key][:, : value.shape[1]] = value
+        else:
+            state[key] = value
+    for block in range(len(source.blocks), len(model.blocks)):
+        state[f"blocks.{block}.conv2.weight"] = torch.zeros_like(state[f"blocks.{block}.conv2.weight"])
+        state[f"blocks.{block}.conv2.bias"] = torch.zeros_like(state[f"blocks.{block}.conv2.bias"])
+    model.load_state_dict(state, strict=True)
 
 
 def save_network(model: ConditionalFFDNet, path: Path, metadata: dict[str, str] | None = None) -> None:
