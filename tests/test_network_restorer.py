@@ -212,10 +212,10 @@ def test_jpeg_condition_scale():
 # --- JPEG grid channels -----------------------------------------------------------------------
 
 
-def _grid_network() -> ConditionalFFDNet:
+def _grid_network(layers: int = 4) -> ConditionalFFDNet:
     """A small grid network with random (non-zero) grid weights, so position actually matters."""
     torch.manual_seed(0)
-    model = ConditionalFFDNet(NetworkConfig(channels=16, layers=4, grid=True)).eval()
+    model = ConditionalFFDNet(NetworkConfig(channels=16, layers=layers, grid=True)).eval()
     with torch.no_grad():
         model.tail.weight.normal_(std=0.05)
     return model
@@ -265,13 +265,30 @@ def test_grid_network_follows_the_blocks_when_the_image_moves():
     assert not torch.allclose(wrong[shifted], whole[inner], atol=1e-3)
 
 
+@pytest.mark.parametrize("layers", [4, 12, 18])
+def test_tile_apron_covers_the_receptive_field(layers):
+    """The farthest input pixel that moves an output pixel lies within the tiles' apron."""
+    from models.restorers.learned import apron
+
+    torch.manual_seed(0)
+    model = ConditionalFFDNet(NetworkConfig(channels=8, layers=layers)).double()
+    with torch.no_grad():
+        model.tail.weight.normal_(std=0.1)
+    x = torch.rand(1, 3, 160, 160, dtype=torch.float64, requires_grad=True)
+    model(x, torch.full_like(x, 0.5))[0, :, 80, 80].sum().backward()
+    ys, xs = torch.nonzero(x.grad.abs().sum(dim=1)[0], as_tuple=True)
+    reach = int(max((ys - 80).abs().max(), (xs - 80).abs().max()))
+    assert 2 * layers - 2 <= reach <= apron(model.config)
+
+
 def test_tiles_tell_the_network_where_the_blocks_are(tmp_path, clean):
     """Tiles start off the 16-px grid (tile 200): tiled equals untiled only if each tile's
-    grid position is passed on; a cropped JPEG's grid phase is located and used."""
+    grid position is passed on, and (18 layers: a 36-px receptive field) only if the apron
+    grows with the network; a cropped JPEG's grid phase is located and used."""
     from models.quality import estimate_jpeg
 
     path = tmp_path / "grid.safetensors"
-    save_network(_grid_network(), path)
+    save_network(_grid_network(layers=18), path)
     ok, buf = cv2.imencode(".jpg", (clean * 255).round().astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 15])
     decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
     h, w = decoded.shape[:2]

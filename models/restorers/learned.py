@@ -13,8 +13,9 @@ lens blur (never sharpening) and ``keep`` pixels are composited back bit-exactly
 strength is below 0.05 (fidelity ≥ 1.95) fade to the exact input, so fidelity 2 means "as it came
 in" even though the network is only nearly the identity at zero conditions.
 
-Large images run in tiles of ``tile`` pixels, each with an apron of ``APRON`` pixels of real
-image around it. The apron covers the network's whole receptive field (24 px), so every output
+Large images run in tiles of ``tile`` pixels, each with an apron of ``apron(config)`` pixels of
+real image around it (32 for the shipped network). The apron covers the network's whole receptive
+field (24 px for the shipped 12 layers; 2 px per layer at half resolution), so every output
 pixel sees exactly the context it would see untiled: tiled and untiled outputs agree to float
 rounding, with no blending weights to tune and no seams. Memory is bounded by the tile, not the
 image (a 12-megapixel photo stays well under 2 GB).
@@ -35,8 +36,11 @@ from models.restorers.network import DEFAULT_WEIGHTS
 
 logger = logging.getLogger(__name__)
 
-#: Pixels of context around each tile; ≥ the receptive-field radius (12 half-res layers = 24 px).
-APRON = 32
+def apron(config) -> int:
+    """Pixels of context around each tile: the receptive-field radius (each 3×3 half-resolution
+    layer adds 2 px) plus 8 px, rounded up to a multiple of 16."""
+    return -(-(2 * config.layers + 8) // 16) * 16
+
 DEFAULT_TILE = 512
 _FADE = 0.05  # strengths below this fade to the exact input
 
@@ -93,11 +97,12 @@ class NetworkRestorer(ClassicalRestorer):
         h, w = image.shape[:2]
         out = np.empty_like(image)
         model = self.network
+        pad = apron(model.config)
         for y0 in range(0, h, self.tile):
             for x0 in range(0, w, self.tile):
                 y1, x1 = min(y0 + self.tile, h), min(x0 + self.tile, w)
-                ya, xa = max(0, y0 - APRON), max(0, x0 - APRON)
-                yb, xb = min(h, y1 + APRON), min(w, x1 + APRON)
+                ya, xa = max(0, y0 - pad), max(0, x0 - pad)
+                yb, xb = min(h, y1 + pad), min(w, x1 + pad)
                 rows, cols = slice(ya, yb), slice(xa, xb)
                 x = image[rows, cols].transpose(2, 0, 1)
                 c = conditions_for(rows, cols)
