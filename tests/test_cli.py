@@ -175,3 +175,32 @@ def test_ground_writes_a_full_size_mask(degraded, tmp_path):
     assert mask[:, :10].min() == 255 and mask[:, -10:].max() == 0
     report = json.loads(res.stdout)
     assert report["how"] and report["mask_area_fraction"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_own_offline_network_via_environment(degraded, tmp_path, monkeypatch):
+    """RESTORA_OFFLINE_WEIGHTS swaps in a network of your own (the report names it); a path that
+    is not a file is a clear error, not a traceback, and writes nothing."""
+    import torch
+
+    from models.restorers.network import ConditionalFFDNet, NetworkConfig, save_network
+
+    path, _ = degraded
+    torch.manual_seed(0)
+    mine = ConditionalFFDNet(NetworkConfig(channels=8, layers=4))
+    with torch.no_grad():
+        mine.tail.bias.fill_(0.1)  # brightens every pixel: unmistakably not the shipped network
+    save_network(mine, tmp_path / "mine.safetensors")
+    monkeypatch.setenv("RESTORA_OFFLINE_WEIGHTS", str(tmp_path / "mine.safetensors"))
+    out, report_path = tmp_path / "out.png", tmp_path / "report.json"
+    res = runner.invoke(app, ["run", str(path), "denoise the whole photo", "-o", str(out),
+                              "--backend", "offline", "--json", str(report_path)])
+    assert res.exit_code == 0, res.output
+    noisy = np.asarray(Image.open(path).convert("RGB")).astype(float)
+    restored = np.asarray(Image.open(out).convert("RGB")).astype(float)
+    assert (restored - noisy).mean() > 15  # +0.1 × 255 from the bias, where the shipped one denoises
+    assert "mine.safetensors" in json.loads(report_path.read_text())["backends"]["restorer"]
+
+    monkeypatch.setenv("RESTORA_OFFLINE_WEIGHTS", str(tmp_path / "absent.safetensors"))
+    res = runner.invoke(app, ["run", str(path), "denoise", "-o", str(tmp_path / "o2.png")])
+    assert res.exit_code == 2 and "RESTORA_OFFLINE_WEIGHTS" in res.output and "--export" in res.output
+    assert not (tmp_path / "o2.png").exists() and "Traceback" not in res.output

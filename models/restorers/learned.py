@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,29 @@ from models.restorers.levels import BLUR_SCALE, NOISE_SCALE, jpeg_condition
 from models.restorers.network import DEFAULT_WEIGHTS
 
 logger = logging.getLogger(__name__)
+
+#: Environment variable naming a network of your own (a ``scripts/train_restorer.py --export`` file).
+WEIGHTS_ENV = "RESTORA_OFFLINE_WEIGHTS"
+
+
+def default_weights() -> Path:
+    """``$RESTORA_OFFLINE_WEIGHTS`` when set (your own trained network), else the shipped weights.
+
+    An override instead of exporting over the package's file: the shipped network stays intact
+    and unsetting the variable brings it back.
+    """
+    override = os.environ.get(WEIGHTS_ENV, "").strip()
+    if not override:
+        return DEFAULT_WEIGHTS
+    path = Path(override).expanduser()
+    if not path.is_file():
+        raise ValueError(
+            f"{WEIGHTS_ENV} is set to '{override}', which is not a file. Point it at a network "
+            f"exported by 'python scripts/train_restorer.py --run-dir RUN --export {path}', "
+            f"or unset it to use the network that ships with Restora."
+        )
+    return path
+
 
 def apron(config) -> int:
     """Pixels of context around each tile: the receptive-field radius (each 3×3 half-resolution
@@ -62,10 +86,13 @@ class NetworkRestorer(ClassicalRestorer):
 
     name = "Restora network (offline)"
 
-    def __init__(self, weights: Path | str = DEFAULT_WEIGHTS, tile: int = DEFAULT_TILE):
+    def __init__(self, weights: Path | str | None = None, tile: int = DEFAULT_TILE):
+        """``weights``: a ConditionalFFDNet safetensors file; None = ``default_weights()``."""
         if tile < 64 or tile % 2:
             raise ValueError(f"tile must be an even number of pixels ≥ 64, got {tile}")
-        self.weights = Path(weights)
+        self.weights = Path(weights) if weights is not None else default_weights()
+        if self.weights.resolve() != DEFAULT_WEIGHTS.resolve():
+            self.name = f"Restora network ({self.weights.name}, offline)"
         self.tile = tile
 
     @property
