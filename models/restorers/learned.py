@@ -16,9 +16,9 @@ in" even though the network is only nearly the identity at zero conditions.
 Large images run in tiles of ``tile`` pixels, each with an apron of ``apron(config)`` pixels of
 real image around it (32 for the shipped network). The apron covers the network's whole
 receptive field (25 px for the shipped 12 layers: 2 px per half-resolution layer plus the 2×2
-cell), so every output pixel sees exactly the context it would see untiled: tiled and untiled outputs agree to float
-rounding, with no blending weights to tune and no seams. Memory is bounded by the tile, not the
-image (a 12-megapixel photo stays well under 2 GB).
+cell), so every output pixel sees exactly the context it would see untiled: tiled and untiled
+outputs agree to float rounding, with no blending weights to tune and no seams. Memory is
+bounded by the tile, not the image (a 12-megapixel photo stays well under 2 GB).
 """
 
 from __future__ import annotations
