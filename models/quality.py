@@ -170,6 +170,12 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32, copy=False)
 
 
+#: JPEG's RGB → YCbCr (rows, 0–255 scale; add 128 to Cb and Cr).
+YCBCR = np.array(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32
+)
+
+
 def _luma255(image: np.ndarray) -> np.ndarray:
     """BT.601 luma (JPEG's Y) on the 0–255 scale: (H, W) float32."""
     r, g, b = image[..., 0], image[..., 1], image[..., 2]
@@ -226,7 +232,7 @@ def blockiness(image: np.ndarray) -> tuple[float, tuple[int, int]]:
         n = d.shape[axis]
         if n < 16:
             return 1.0, (0, 0)
-        profile = np.array([np.take(d, np.arange(k, n, 8), axis=axis).mean() for k in range(8)])
+        profile = np.array([_mean_jump(d, axis, k + 1, 8) for k in range(8)])
         k = int(np.argmax(profile))
         score.append(profile[k] / max(np.delete(profile, k).mean(), 1e-6))
         phase.append((k + 1) % 8)
@@ -247,10 +253,9 @@ def _chroma_grid(image: np.ndarray, grid: tuple[int, int]) -> tuple[int, int]:
     per axis the candidate with the larger mean Cb/Cr jump across its boundaries wins (images
     without subsampled chroma tie and keep p).
     """
-    r, g, b = image[..., 0], image[..., 1], image[..., 2]
-    chroma = np.stack([-0.1687 * r - 0.3313 * g + 0.5 * b, 0.5 * r - 0.4187 * g - 0.0813 * b]) * 255.0
+    chroma = (image * 255.0) @ YCBCR[1:].T  # (h, w, 2): Cb, Cr
     out = []
-    for axis, p in zip((1, 2), grid, strict=True):
+    for axis, p in zip((0, 1), grid, strict=True):
         d = np.abs(np.diff(chroma, axis=axis))
         jumps = [_mean_jump(d, axis, start, 16) for start in (p, p + 8)]
         out.append(p + 8 if jumps[1] > 1.05 * jumps[0] else p)

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 from scipy import fft
 
-from models.quality import DCT8, estimate_blur_sigma, ijg_quant_table
+from models.quality import DCT8, YCBCR, estimate_blur_sigma, ijg_quant_table
 from models.restorers.base import Degradation, ProgressFn, RegionMaps, RestoredImage, Restorer
 from models.restorers.lens import default_radius, lens_blur
 
@@ -50,10 +50,6 @@ OPPONENT = np.array(
         [1 / np.sqrt(6), -2 / np.sqrt(6), 1 / np.sqrt(6)],
     ],
     np.float32,
-)
-#: JPEG's RGB → YCbCr (rows, 0–255 scale; add 128 to Cb and Cr).
-YCBCR = np.array(
-    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32
 )
 _YCBCR_INV = np.linalg.inv(YCBCR).astype(np.float32)
 

@@ -84,14 +84,13 @@ def grid_features(origin: torch.Tensor, height: int, width: int) -> torch.Tensor
     Cell (i, j) covers pixels 2i, 2i + 1; its position is its centre, ``origin + 2i + 0.5``.
     """
     origin = origin.to(torch.float32)
-    ys = origin[:, 0, None] + 2 * torch.arange(height, device=origin.device) + 0.5  # (N, h)
-    xs = origin[:, 1, None] + 2 * torch.arange(width, device=origin.device) + 0.5  # (N, w)
+    ys = origin[:, 0, None, None] + 2 * torch.arange(height, device=origin.device)[:, None] + 0.5  # (N, h, 1)
+    xs = origin[:, 1, None, None] + 2 * torch.arange(width, device=origin.device) + 0.5  # (N, 1, w)
     feats = []
     for period in _GRID_PERIODS:
-        for pos, expand in ((ys, lambda t: t[:, :, None]), (xs, lambda t: t[:, None, :])):
+        for pos in (ys, xs):
             angle = 2 * torch.pi * pos / period
-            for f in (torch.cos(angle), torch.sin(angle)):
-                feats.append(expand(f).expand(-1, height, width))
+            feats += [torch.cos(angle).expand(-1, height, width), torch.sin(angle).expand(-1, height, width)]
     return torch.stack(feats, dim=1)
 
 
