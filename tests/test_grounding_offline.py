@@ -230,6 +230,49 @@ def test_no_face_raises_specific_error():
         g.ground("faces")
 
 
+def _shared_image(folder: str, stem: str) -> np.ndarray:
+    path = SHARED / "data" / folder / stem
+    if not path.is_file():
+        pytest.skip(f"benchmark data not found at {path} (expected ../shared next to the repository)")
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255
+
+
+def test_cat_is_grown_from_its_face():
+    """CBSD432 42012, a cougar facing the camera: its face is found and the body grown from it
+    (sod300's mask of the animal as the reference; "main subject" scores 0.34 there)."""
+    g = OfflineGrounder()
+    g.set_image(_shared_image("cbsd432", "42012.jpg"))
+    gt = np.asarray(Image.open(SHARED / "data" / "sod300" / "masks" / "42012.png").convert("L")) > 0
+    cat = g.ground("the cat")
+    _check_mask(cat, gt.shape)
+    assert "cat-face detector" in cat.how
+    assert _iou(cat.mask, np.where(gt, 255, 0)) > 0.6
+    face = g.ground("the cat's face")
+    assert "cat-face detector" in face.how and face.area_fraction < 0.5 * cat.area_fraction
+    inside = ((face.mask >= 0.5) & gt).sum() / (face.mask >= 0.5).sum()
+    assert inside > 0.9
+    assert g.ground("kittens").area_fraction == pytest.approx(cat.area_fraction)
+
+
+@pytest.mark.parametrize("stem", ["16004.jpg", "246053.jpg", "189003.jpg"])
+def test_human_faces_are_not_cats(stem):
+    """OpenCV's cat cascades fire on these three portraits; the human-face check drops them."""
+    g = OfflineGrounder()
+    g.set_image(_shared_image("cbsd432", stem))
+    assert g.ground("face").area_fraction > 0
+    with pytest.raises(GroundingError, match="frontal cat faces only.*main subject"):
+        g.ground("the cat")
+
+
+def test_cat_without_a_frontal_face_says_what_to_do(chelsea):
+    """Chelsea's face fills the frame and is cut off at the top: the cascades miss it."""
+    g = OfflineGrounder()
+    g.set_image(chelsea)
+    with pytest.raises(GroundingError, match="frontal cat faces only") as info:
+        g.ground("the cat's face")
+    assert "click" in str(info.value).lower() and "box" in str(info.value).lower()
+
+
 # -- prompts --------------------------------------------------------------------------------------
 def test_click_outside_image_raises_value_error(astro_grounder):
     with pytest.raises(ValueError, match="outside"):

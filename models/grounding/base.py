@@ -87,8 +87,9 @@ class GroundingError(ValueError):
         super().__init__(
             message
             or f'I could not find "{target}" with the offline grounder. Click on it or drag a box '
-            "around it (CLI: --click X,Y or --box X0,Y0,X1,Y1), or install the full grounding "
-            "models with `restora models download grounding-dino-tiny sam-vit-base`."
+            'around it (CLI: --click X,Y or --box X0,Y0,X1,Y1), say "the main subject" if it is '
+            "what the photo is about, or install the full grounding models with "
+            "`restora models download grounding-dino-tiny sam-vit-base`."
         )
 
 

@@ -8,6 +8,8 @@ What it understands (targets are the parser's lower-case noun phrases):
 - "main subject", "foreground", "subject", "object", … → saliency + GrabCut (``saliency.py``);
 - "face(s)", "eyes", and people ("person", "man", "woman", "child", …) via the face detector
   (``detectors.py``), with qualifiers such as "on the left" or "largest" (``spatial.py``);
+- cats ("cat", "kitten", "the cat's face", …) via OpenCV's cat-face detector, which finds
+  frontal cat faces only; the body is grown from the face by GrabCut;
 - spatial regions: "left half", "top left corner", "center", … (``spatial.py``).
 
 Everything else raises ``GroundingError``: the offline grounder never guesses.
@@ -86,7 +88,11 @@ PEOPLE = re.compile(
     r"\b(person|people|persons|man|men|woman|women|child|children|kid|kids|boy|boys|"
     r"girl|girls|guy|guys|lady|ladies|baby|portrait)\b"
 )
-PLURAL = re.compile(r"\b(faces|eyes|people|persons|men|women|children|kids|boys|girls|guys|ladies|all)\b")
+CAT = re.compile(r"\b(cats?|kittens?|kitty|kitties|felines?)\b")
+PLURAL = re.compile(
+    r"\b(faces|eyes|people|persons|men|women|children|kids|boys|girls|guys|ladies|cats|kittens|kitties|"
+    r"felines|all)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,8 @@ class OfflineGrounder(Grounder):
             return self._background(target, others)
         if t in SUBJECT:
             return self._subject(target)
+        if CAT.search(t):  # before faces: "the cat's face" is a cat's
+            return self._cats(target, t)
         if FACE.search(t) or EYES.search(t) or PEOPLE.search(t):
             return self._people(target, t)
         sides = spatial.parse_region(t)
@@ -286,28 +294,38 @@ class OfflineGrounder(Grounder):
     def _faces(self) -> list[detectors.Detection]:
         return self._cached("faces", lambda: detectors.detect_faces(self._cache["grey"]))
 
-    def _people(self, target: str, t: str) -> Grounding:
+    def _choose(
+        self, target: str, t: str, found: list[detectors.Detection], what: str, limits: str = ""
+    ) -> list[detectors.Detection]:
+        """The detections ``target`` means: by its qualifier, all of them for plurals.
+
+        ``what``: the detector's object ("face"); ``limits``: what it cannot see, for the error.
+        """
         wh, ww = self._cache["bgr"].shape[:2]
-        faces = self._faces()
-        if not faces:
+        if not found:
             raise GroundingError(
                 target,
-                f'I looked for faces with the OpenCV face detector to find "{target}" '
-                "and found none. Click on it or drag a box around it, or install the full "
-                "grounding models.",
+                f'I looked for {what}s with the OpenCV {what} detector to find "{target}" '
+                f'and found none{limits}. Click on it or drag a box around it, say "the main '
+                'subject" if it is what the photo is about, or install the full grounding models.',
             )
         qualifier = spatial.parse_qualifier(t)
         chosen = (
-            spatial.select(faces, qualifier, wh, ww)
+            spatial.select(found, qualifier, wh, ww)
             if PLURAL.search(t)
-            else [spatial.pick(faces, qualifier, wh, ww)]
+            else [spatial.pick(found, qualifier, wh, ww)]
         )
         if not chosen:
             raise GroundingError(
                 target,
-                f"I found {len(faces)} face(s) with the OpenCV face detector, but none "
+                f"I found {len(found)} {what}(s) with the OpenCV {what} detector, but none "
                 f'matches "{target}". Click on the one you mean or drag a box around it.',
             )
+        return chosen
+
+    def _people(self, target: str, t: str) -> Grounding:
+        wh, ww = self._cache["bgr"].shape[:2]
+        chosen = self._choose(target, t, self._faces(), "face")
         score = float(np.mean([f.score for f in chosen]))
         mask = np.zeros((wh, ww), np.float32)
         if FACE.search(t):
@@ -329,14 +347,38 @@ class OfflineGrounder(Grounder):
             )
         fg = np.zeros((wh, ww), bool)
         for f in chosen:
-            box = detectors.person_box(f, wh, ww)
             cx, cy = f.centre
             chest = (int(cx), int(min(wh - 1, f.box[3] + 1.2 * (f.box[3] - f.box[1]))))
-            seeds = [(int(cx), int(cy)), chest]
-            fg |= interactive.segment_box(self._cache["bgr"], box, seeds, tight_box=False, max_iter=5)[0]
+            fg |= self._grow_body(f, [(int(cx), int(cy)), chest])
         how = (
             "face detector → head-and-torso box (3.2 face widths wide, 5.5 face heights tall) → GrabCut "
             "seeded at the face and the chest below it; legs and people without a visible face are not found"
+        )
+        return self._finish(target, fg, score * 0.7, how)
+
+    def _grow_body(self, face: detectors.Detection, seeds: list[tuple[int, int]]) -> np.ndarray:
+        """GrabCut in the body box below ``face``, seeded at ``seeds``; bool mask at work size."""
+        wh, ww = self._cache["bgr"].shape[:2]
+        box = detectors.body_box(face, wh, ww)
+        return interactive.segment_box(self._cache["bgr"], box, seeds, tight_box=False, max_iter=5)[0]
+
+    def _cats(self, target: str, t: str) -> Grounding:
+        wh, ww = self._cache["bgr"].shape[:2]
+        found = self._cached("cats", lambda: detectors.detect_cat_faces(self._cache["grey"], self._faces()))
+        chosen = self._choose(target, t, found, "cat face", " (it sees frontal cat faces only)")
+        score = float(np.mean([f.score for f in chosen]))
+        mask = np.zeros((wh, ww), np.float32)
+        for f in chosen:
+            _ellipse(mask, f.box, 1.0)
+        if FACE.search(t):
+            how = "cat-face detector (OpenCV Haar cascades, frontal faces)"
+            return self._finish(target, mask, score, how)
+        fg = mask > 0  # the face always belongs to the cat, whatever GrabCut makes of the body
+        for f in chosen:
+            fg |= self._grow_body(f, [tuple(int(v) for v in f.centre)])
+        how = (
+            "cat-face detector (frontal faces) → body box (3.2 face widths wide, 5.5 face heights tall) "
+            "→ GrabCut seeded at the face; a cat lying sideways or facing away is only partly found"
         )
         return self._finish(target, fg, score * 0.7, how)
 
