@@ -7,6 +7,10 @@ Tasks (data under ``../shared/data`` next to the repository):
   pixels labelled 128 (GrabCut's unknown band) are ignored in the IoU.
 - berkeley100, one positive click at the mask's interior point farthest from its edge.
 - sod300, target "main subject".
+- berkeley100, clicks (no bar; ``--clicks K``, default 3): RITM's protocol for interactive
+  segmentation. The first click is the one-click task's; each next click goes to the interior
+  point, farthest from its edge, of the larger error region (missed object → positive click,
+  spill → negative click). Prints the mean IoU after 1, 2, … K clicks.
 
 For each backend: mean IoU (soft mask thresholded at 0.5) and median seconds per image
 (``set_image`` + ``ground``). Ground-truth masks are used only to derive the prompts and to score.
@@ -150,11 +154,52 @@ def run_task(grounder: Grounder, task: str, limit: int | None) -> tuple[float, f
     return float(np.mean(scores)), float(statistics.median(times)), len(scores)
 
 
+def _farthest_inside(region: np.ndarray) -> tuple[float, tuple[int, int]]:
+    """(distance to the region's edge, (x, y)) of the region's most interior pixel."""
+    dist = ndi.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+    y, x = np.unravel_index(int(dist.argmax()), dist.shape)
+    return float(dist[y, x]), (int(x), int(y))
+
+
+def next_click(mask: np.ndarray, gt: np.ndarray) -> Point:
+    """RITM's next click: inside the larger of the missed and the spilled regions."""
+    pred, true = mask >= 0.5, gt == 255
+    missed, spilled = _farthest_inside(true & ~pred), _farthest_inside(pred & ~true)
+    positive = missed[0] >= spilled[0]
+    x, y = missed[1] if positive else spilled[1]
+    return Point(float(x), float(y), positive)
+
+
+def run_clicks(grounder: Grounder, clicks: int, limit: int | None) -> tuple[list[float], float, int]:
+    """(mean IoU after 1..``clicks`` clicks, median seconds per click, images) on berkeley100."""
+    scores, times = [], []
+    for sample in load_samples("berkeley100", limit):
+        grounder.set_image(sample.image)
+        points = list(click_prompt(sample.gt).points)
+        row = []
+        for _ in range(clicks):
+            t0 = time.perf_counter()
+            try:
+                mask = grounder.ground("object", RegionPrompt(points=tuple(points))).mask
+            except GroundingError as exc:
+                logger.warning("clicks %s after %d: %s", sample.name, len(points), exc)
+                mask = np.zeros(sample.gt.shape, np.float32)
+            times.append(time.perf_counter() - t0)
+            row.append(iou(mask, sample.gt))
+            points.append(next_click(mask, sample.gt))
+        scores.append(row)
+        logger.debug("clicks %s IoU %s", sample.name, " ".join(f"{v:.3f}" for v in row))
+    return [float(v) for v in np.mean(scores, 0)], float(statistics.median(times)), len(scores)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=sorted(BACKENDS), action="append", help="default: all")
     parser.add_argument("--task", choices=sorted(TASKS), action="append", help="default: all")
     parser.add_argument("--limit", type=int, default=None, help="first N images of each set")
+    parser.add_argument(
+        "--clicks", type=int, default=3, help="clicks per image in the berkeley100 click-curve row (0: skip)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
@@ -176,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
             failed |= not ok
             bar = "-" if bar_iou is None else f"≥{bar_iou:.2f}, ≤{bar_secs:.1f}s"
             rows.append((backend, task, n, f"{miou:.3f}", f"{secs:.2f}", bar, "ok" if ok else "MISS"))
+        if args.clicks > 0 and not args.task:
+            curve, secs, n = run_clicks(grounder, args.clicks, args.limit)
+            shown = " → ".join(f"{v:.3f}" for v in curve)
+            rows.append((backend, f"berkeley100/{args.clicks} clicks", n, shown, f"{secs:.2f}", "-", ""))
 
     header = ("backend", "task", "images", "mIoU", "s/image", "bar", "")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

@@ -334,3 +334,24 @@ def test_click_falls_back_to_the_geodesic_seed_when_grabcut_collapses():
     r = g.ground("object", RegionPrompt(points=(Point(298, 144),)))
     found = r.mask > 0.5
     assert found.mean() > 0.02 and (found & gt).sum() / (found | gt).sum() > 0.3
+
+
+def test_negative_click_removes_the_spill_not_the_object():
+    """berkeley100 102061: one click finds the object with a spill (IoU 0.94); a negative click
+    in the spill removes the part near it and nothing else. Fed into GrabCut's colour models,
+    the same click used to shrink the whole object (IoU 0.65)."""
+    folder = GRABCUT.parent / "berkeley100"
+    if not folder.is_dir():
+        pytest.skip(f"benchmark data not found at {folder} (expected ../shared next to the repository)")
+    image = np.asarray(Image.open(folder / "images" / "102061.png").convert("RGB"), dtype=np.float32) / 255
+    gt = np.where(np.asarray(Image.open(folder / "masks" / "102061.png"))[..., 0] > 128, 255, 0)
+    g = OfflineGrounder()
+    g.set_image(image)
+    first = g.ground("object", RegionPrompt(points=(Point(163, 189),)))
+    assert first.mask[264, 280] >= 0.5  # the spill under the coming negative click
+    fixed = g.ground("object", RegionPrompt(points=(Point(163, 189), Point(280, 264, False))))
+    before, after = first.mask >= 0.5, fixed.mask >= 0.5
+    assert after[264, 280] == 0 and after[189, 163] == 1
+    assert not (after & ~before).any()  # a negative click only removes
+    assert 0.7 * before.sum() < after.sum() < before.sum()
+    assert _iou(fixed.mask, gt) > 0.75

@@ -158,6 +158,8 @@ def segment_box(
     return out, float(np.clip(fit, 0.0, 1.0))
 
 
+#: Lab units per pixel travelled in the geodesic distance that decides what a negative click removes.
+NEGATIVE_SPATIAL = 0.3
 #: GrabCut results smaller than this share of the geodesic seed count as collapsed.
 _COLLAPSED = 0.25
 
@@ -170,27 +172,48 @@ def segment_clicks(
 ) -> tuple[np.ndarray, float]:
     """Clicks (working pixels) → (bool (h, w) mask, score in [0, 1]).
 
-    Seed: geodesic colour distance on the superpixel graph from the positive clicks versus from
-    the image border and negative clicks; superpixels nearer the clicks start as probable
-    foreground (Bai & Sapiro-style geodesic segmentation). GrabCut then refines with discs of
-    definite foreground/background at the clicks, and the components under the positive clicks
-    are kept. When GrabCut collapses onto the click discs (under a quarter of the seed's area:
-    its colour models latched onto the disc alone), the geodesic seed is the answer instead;
-    on berkeley100 that turns two empty masks into real ones (one-click mIoU 0.642 → 0.654).
+    Positive clicks grow the mask (``_grow_from_clicks``). Negative clicks correct it locally:
+    the superpixels nearer a negative click than any positive click are removed, and the other
+    parts of the object stay. "Nearer" is a geodesic distance of Lab colour plus
+    ``NEGATIVE_SPATIAL`` × pixels travelled. Feeding negatives into GrabCut's colour models
+    instead let one correction shrink the whole object. On berkeley100 with RITM's click
+    protocol (``benchmarks/grounding_iou.py``), mIoU over 1–5 clicks:
+    - negatives in GrabCut: 0.654 → 0.695 → 0.712 → 0.726 → 0.737;
+    - local, colour only: 0.654 → 0.711 → 0.706 → 0.733 → 0.753;
+    - local, colour + 0.3 × pixels (this): 0.654 → 0.707 → 0.710 → 0.749 → 0.765.
     """
     if not positives:
         raise ValueError("Click segmentation needs at least one positive click.")
-    h, w = bgr.shape[:2]
+    fg, score = _grow_from_clicks(bgr, graph, positives)
+    if negatives:
+        pos_sp = np.unique([graph.labels[y, x] for x, y in positives])
+        neg_sp = np.unique([graph.labels[y, x] for x, y in negatives])
+        nearer_negative = graph.geodesic(neg_sp, NEGATIVE_SPATIAL) < graph.geodesic(pos_sp, NEGATIVE_SPATIAL)
+        fg = keep_components_at(fg & (graph.to_pixels(nearer_negative.astype(np.float32)) < 0.5), positives)
+    return fg, score
+
+
+def _grow_from_clicks(
+    bgr: np.ndarray, graph: SuperpixelGraph, positives: Sequence[Click]
+) -> tuple[np.ndarray, float]:
+    """Positive clicks → (bool (h, w) mask, score in [0, 1]).
+
+    Seed: geodesic colour distance on the superpixel graph from the clicks versus from the image
+    border; superpixels nearer the clicks start as probable foreground (Bai & Sapiro-style
+    geodesic segmentation). GrabCut then refines with discs of definite foreground at the clicks,
+    and the components under the clicks are kept. When GrabCut collapses onto the click discs
+    (under a quarter of the seed's area: its colour models latched onto the disc alone), the
+    geodesic seed is the answer instead; on berkeley100 that turns two empty masks into real ones
+    (one-click mIoU 0.642 → 0.654).
+    """
     fg_sp = np.unique([graph.labels[y, x] for x, y in positives])
-    bg_sp = np.setdiff1d(np.concatenate([graph.border, [graph.labels[y, x] for x, y in negatives]]), fg_sp)
+    bg_sp = np.setdiff1d(graph.border, fg_sp)
     d_fg = graph.geodesic(fg_sp)
     d_bg = graph.geodesic(bg_sp) if len(bg_sp) else np.full(graph.n, np.inf)
     p_fg = graph.to_pixels(d_bg / (d_bg + d_fg + 1e-9))
     seed = keep_components_at(p_fg > 0.5, positives)
     init = np.where(seed, PR_FGD, PR_BGD).astype(np.uint8)
-    radius = click_radius(h, w)
-    _discs(init, negatives, BGD, radius)
-    _discs(init, positives, FGD, radius)
+    _discs(init, positives, FGD, click_radius(*bgr.shape[:2]))
     try:
         fg = grabcut(bgr, init, max_iter=5)
     except ValueError:
