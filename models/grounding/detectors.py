@@ -68,6 +68,11 @@ def _run(grey: np.ndarray, name: str, min_size: int, neighbours: int) -> list[tu
     ]
 
 
+def _xyxy(x: float, y: float, bw: float, bh: float) -> tuple[float, float, float, float]:
+    """An OpenCV (x, y, width, height) rectangle as a float XYXY box."""
+    return float(x), float(y), float(x + bw), float(y + bh)
+
+
 def _cascade_score(weight: float) -> float:
     """A cascade's final-stage margin → a detection score in (0, 1)."""
     return float(1 / (1 + np.exp(-(weight - 1.0))))
@@ -84,8 +89,7 @@ def detect_faces(grey: np.ndarray) -> list[Detection]:
     found: list[Detection] = []
     for name in (*FACE_CASCADES, PROFILE_CASCADE):
         for (x, y, bw, bh), weight in _run(eq, name, min_size, neighbours=5):
-            box = (float(x), float(y), float(x + bw), float(y + bh))
-            found.append(Detection(box, _cascade_score(weight)))
+            found.append(Detection(_xyxy(x, y, bw, bh), _cascade_score(weight)))
     kept = _nms(found)
     logger.debug("face detector: %d raw, %d kept", len(found), len(kept))
     return kept
@@ -116,7 +120,7 @@ def detect_cat_faces(grey: np.ndarray, human_faces: list[Detection]) -> list[Det
     found: list[Detection] = []
     for name in CAT_CASCADES:
         for (x, y, bw, bh), weight in _run(eq, name, min_size, neighbours=4):
-            det = Detection((float(x), float(y), float(x + bw), float(y + bh)), _cascade_score(weight))
+            det = Detection(_xyxy(x, y, bw, bh), _cascade_score(weight))
             texture = float(lap[y : y + bh, x : x + bw].mean())
             if (
                 det.score >= 0.5
@@ -137,7 +141,7 @@ def detect_eyes(grey: np.ndarray, face: Detection) -> list[Detection]:
         return []
     min_size = max(6, round(0.12 * (x1 - x0)))
     eyes = [
-        Detection((float(x0 + x), float(y0 + y), float(x0 + x + bw), float(y0 + y + bh)), 0.8)
+        Detection(_xyxy(x0 + x, y0 + y, bw, bh), 0.8)
         for (x, y, bw, bh), _ in _run(roi, EYE_CASCADE, min_size, neighbours=4)
     ]
     eyes.sort(key=lambda d: -d.area)

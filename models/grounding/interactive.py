@@ -187,11 +187,15 @@ def segment_clicks(
         raise ValueError("Click segmentation needs at least one positive click.")
     fg, score = _grow_from_clicks(bgr, graph, positives)
     if negatives:
-        pos_sp = np.unique([graph.labels[y, x] for x, y in positives])
-        neg_sp = np.unique([graph.labels[y, x] for x, y in negatives])
+        pos_sp, neg_sp = _superpixels_at(graph, positives), _superpixels_at(graph, negatives)
         nearer_negative = graph.geodesic(neg_sp, NEGATIVE_SPATIAL) < graph.geodesic(pos_sp, NEGATIVE_SPATIAL)
         fg = keep_components_at(fg & (graph.to_pixels(nearer_negative.astype(np.float32)) < 0.5), positives)
     return fg, score
+
+
+def _superpixels_at(graph: SuperpixelGraph, clicks: Sequence[Click]) -> np.ndarray:
+    """Indices of the superpixels under ``clicks`` (x, y), each once."""
+    return np.unique([graph.labels[y, x] for x, y in clicks])
 
 
 def _grow_from_clicks(
@@ -207,7 +211,7 @@ def _grow_from_clicks(
     geodesic seed is the answer instead; on berkeley100 that turns two empty masks into real ones
     (one-click mIoU 0.642 → 0.654).
     """
-    fg_sp = np.unique([graph.labels[y, x] for x, y in positives])
+    fg_sp = _superpixels_at(graph, positives)
     bg_sp = np.setdiff1d(graph.border, fg_sp)
     d_fg = graph.geodesic(fg_sp)
     d_bg = graph.geodesic(bg_sp) if len(bg_sp) else np.full(graph.n, np.inf)

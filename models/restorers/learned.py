@@ -65,6 +65,7 @@ def apron(config) -> int:
     layer adds 2 px) plus 8 px, rounded up to a multiple of 16."""
     return -(-(2 * config.layers + 8) // 16) * 16
 
+
 DEFAULT_TILE = 512
 _FADE = 0.05  # strengths below this fade to the exact input
 
