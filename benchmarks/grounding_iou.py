@@ -115,8 +115,7 @@ def box_prompt(gt: np.ndarray) -> RegionPrompt:
 
 def click_prompt(gt: np.ndarray) -> RegionPrompt:
     """One positive click at the foreground pixel farthest from the mask's edge."""
-    dist = ndi.distance_transform_edt(np.pad(gt == 255, 1))[1:-1, 1:-1]
-    y, x = np.unravel_index(int(dist.argmax()), dist.shape)
+    _, (x, y) = _farthest_inside(gt == 255)
     return RegionPrompt(points=(Point(float(x), float(y), True),))
 
 

@@ -189,7 +189,7 @@ def segment_clicks(
     if negatives:
         pos_sp, neg_sp = _superpixels_at(graph, positives), _superpixels_at(graph, negatives)
         nearer_negative = graph.geodesic(neg_sp, NEGATIVE_SPATIAL) < graph.geodesic(pos_sp, NEGATIVE_SPATIAL)
-        fg = keep_components_at(fg & (graph.to_pixels(nearer_negative.astype(np.float32)) < 0.5), positives)
+        fg = keep_components_at(fg & ~nearer_negative[graph.labels], positives)
     return fg, score
 
 
