@@ -20,6 +20,8 @@ Recipe (see ``models/restorers/weights/MODEL_CARD.md`` for the measured result):
 flips and 90° rotations, RAP's degradation ranges with mixtures (``synthetic.sample_degradation``),
 half of the non-JPEG inputs quantized to 8 bits, MSE loss (L1 stalled at the identity), Adam,
 linear warm-up then cosine decay, bf16 autocast (2× faster on AVX-512 CPUs; the shipped weights are fp32).
+The heavy-JPEG expert (``restora-ffdnet-jpeg.safetensors``) is the same script with
+``--focus-jpeg 1.0 --focus-quality-max 15`` from the shipped general weights, in two stages (model card).
 """
 
 from __future__ import annotations

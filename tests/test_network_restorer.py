@@ -12,7 +12,16 @@ from PIL import Image
 
 from models.restorers import load_restorer
 from models.restorers.base import Degradation, RegionMaps
-from models.restorers.learned import NetworkRestorer
+from models.restorers.learned import (
+    DEFAULT_JPEG_EXPERT,
+    JPEG_EXPERT_ENV,
+    JPEG_SOFTNESS_PX,
+    WEIGHTS_ENV,
+    NetworkRestorer,
+    default_jpeg_expert,
+    expert_weight,
+    network_blur_sigma,
+)
 from models.restorers.levels import jpeg_condition
 from models.restorers.maps import MaskedEdit, build_region_maps
 from models.restorers.network import (
@@ -174,6 +183,116 @@ def test_notes_state_what_was_removed(restorer, noisy):
         noisy, RegionMaps.uniform(h, w), Degradation(noise_sigma=25, jpeg_quality=40, jpeg_exact=True)
     ).notes
     assert any("σ≈25" in n for n in notes) and any("quality 40" in n for n in notes)
+
+
+def test_jpeg_softness_is_not_sharpened(restorer, clean):
+    """On a JPEG a blur reading within ``JPEG_SOFTNESS_PX`` asks the network for no blur (the same
+    output as blur 0); a larger one for the reading less the softness in quadrature; a file that
+    is not a JPEG keeps its reading."""
+    h, w = clean.shape[:2]
+    photo = SyntheticDegradation(jpeg_quality=40).apply(clean, np.random.default_rng(0))
+    maps = RegionMaps.uniform(h, w)
+    soft = restorer.restore(photo, maps, Degradation(blur_sigma=0.4, jpeg_quality=40, jpeg_exact=True))
+    sharp = restorer.restore(photo, maps, Degradation(jpeg_quality=40, jpeg_exact=True)).image
+    np.testing.assert_array_equal(soft.image, sharp)
+    assert any("no blur to sharpen (σ≈0.4 px (a JPEG's own softness))" in n for n in soft.notes)
+    assert network_blur_sigma(Degradation(blur_sigma=1.0, jpeg_quality=40)) == pytest.approx(
+        (1.0 - JPEG_SOFTNESS_PX**2) ** 0.5
+    )
+    blurred = restorer.restore(photo, maps, Degradation(blur_sigma=1.0, jpeg_quality=40, jpeg_exact=True))
+    assert any("sharpened blur σ≈0.9 px (read 1.0" in n for n in blurred.notes)
+    assert network_blur_sigma(Degradation(blur_sigma=0.4)) == 0.4  # not a JPEG: the reading
+    png = restorer.restore(clean, maps, Degradation(blur_sigma=0.8)).image
+    assert np.abs(png - restorer.restore(clean, maps, Degradation()).image).max() > 1e-3
+
+
+# --- the heavy-JPEG network ---------------------------------------------------------------
+
+
+def _conditions(noise_sigma=0.0, quality=None, blur_sigma=0.0, strength=1.0) -> np.ndarray:
+    values = [noise_sigma / 50.0, jpeg_condition(quality), blur_sigma / 3.0]
+    return np.array(values, np.float32)[:, None, None] * np.float32(strength)
+
+
+def test_expert_weight_routes_only_heavy_pure_jpeg():
+    w = lambda **kw: float(expert_weight(_conditions(**kw))[0, 0])  # noqa: E731
+    assert w(quality=10) == 1.0 and w(quality=15) == 1.0 and w(quality=12, strength=2.0) == 1.0
+    assert 0.0 < w(quality=22) < w(quality=20) < w(quality=18) < 1.0  # a linear ramp, q 25 → 15
+    assert w(quality=25) == 0.0 and w(quality=60) == 0.0 and w() == 0.0
+    assert w(quality=10, strength=0.5) == 0.0  # gentler fidelity: the general network's range
+    # Small noise and blur readings (what compression itself leaves) keep the expert; more hands over.
+    assert w(quality=10, noise_sigma=3.0, blur_sigma=1.0) == 1.0
+    assert w(quality=10, noise_sigma=4.5) == pytest.approx(0.5)
+    assert w(quality=10, blur_sigma=1.25) == pytest.approx(0.5)
+    assert w(quality=10, noise_sigma=6.0) == 0.0 and w(quality=10, noise_sigma=15) == 0.0
+    assert w(quality=10, blur_sigma=1.5) == 0.0 and w(quality=10, blur_sigma=3) == 0.0
+
+
+def test_shipped_jpeg_expert_is_a_fine_tuned_specialist():
+    assert DEFAULT_JPEG_EXPERT.is_file() and DEFAULT_JPEG_EXPERT.stat().st_size < 20e6
+    general, _ = load_network()
+    expert, meta = load_network(DEFAULT_JPEG_EXPERT)
+    assert expert.config == general.config  # same architecture, same speed
+    recipe = json.loads(meta["train_config"])
+    assert recipe["focus_jpeg"] == 1.0 and recipe["focus_quality_max"] <= 20 and recipe["init_from"]
+    tensors = zip(general.state_dict().values(), expert.state_dict().values(), strict=True)
+    assert all(not torch.equal(a, b) for a, b in tensors)
+    assert "restora-ffdnet-jpeg" in (DEFAULT_WEIGHTS.parent / "MODEL_CARD.md").read_text(encoding="utf-8")
+
+
+def test_heavy_jpeg_pixels_go_to_the_expert_in_the_same_pass(restorer, clean):
+    """Fidelity 1 at quality 10 (weight 1) is the expert's output, given the JPEG condition only
+    (the small noise and blur readings are dropped); fidelity 1.6 (JPEG condition 0.4, weight 0)
+    is the general network's with every condition; the two networks really differ there."""
+    h, w = clean.shape[:2]
+    compressed = SyntheticDegradation(jpeg_quality=10).apply(clean, np.random.default_rng(0))
+    maps = RegionMaps.uniform(h, w)
+    maps.fidelity[:, w // 2 :] = 1.6
+    d = Degradation(noise_sigma=1.5, blur_sigma=0.4, jpeg_quality=10, jpeg_exact=True)
+    jpeg_only = Degradation(jpeg_quality=10, jpeg_exact=True)
+    routed = restorer.restore(compressed, maps, d)
+    general = NetworkRestorer(jpeg_expert=False).restore(compressed, maps, d).image
+    expert = NetworkRestorer(DEFAULT_JPEG_EXPERT, jpeg_expert=False)
+    expert_only = expert.restore(compressed, maps, jpeg_only).image
+    left, right = (slice(None), slice(0, w // 2)), (slice(None), slice(w // 2, None))
+    np.testing.assert_allclose(routed.image[left], expert_only[left], atol=1e-5)
+    np.testing.assert_allclose(routed.image[right], general[right], atol=1e-5)
+    assert np.abs(expert_only[left] - general[left]).max() > 0.02
+    given_all = expert.restore(compressed, maps, d).image  # the expert does respond to those levels
+    assert np.abs(given_all[left] - expert_only[left]).max() > 1e-3
+    assert any("heavy-JPEG network on 50 %" in n and "part of the compression" in n for n in routed.notes)
+    plain = restorer.restore(compressed, RegionMaps.uniform(h, w), Degradation(jpeg_quality=40)).notes
+    assert not any("heavy-JPEG" in n for n in plain)
+
+
+def test_routed_tiles_match_untiled(clean):
+    big = cv2.resize(clean, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    big = SyntheticDegradation(jpeg_quality=12).apply(big, np.random.default_rng(1))
+    maps = RegionMaps.uniform(1024, 1024)
+    maps.fidelity[:, 300:700] = 1.1  # the expert's ramp: weights strictly between 0 and 1
+    d = Degradation(jpeg_quality=12, jpeg_exact=True)
+    assert 0.0 < float(expert_weight(_conditions(quality=12, strength=0.9))[0, 0]) < 1.0
+    tiled = NetworkRestorer(tile=256).restore(big, maps, d).image
+    whole = NetworkRestorer(tile=1024).restore(big, maps, d).image
+    assert _psnr(tiled, whole) >= 45.0
+
+
+def test_jpeg_expert_selection_by_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv(JPEG_EXPERT_ENV, raising=False)
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    assert NetworkRestorer().jpeg_expert == DEFAULT_JPEG_EXPERT
+    mine = tmp_path / "mine.safetensors"
+    save_network(ConditionalFFDNet(NetworkConfig(channels=8, layers=4)), mine)
+    assert default_jpeg_expert(mine) is None  # your own general network is not overridden silently
+    monkeypatch.setenv(WEIGHTS_ENV, str(mine))
+    assert NetworkRestorer().jpeg_expert is None
+    monkeypatch.setenv(JPEG_EXPERT_ENV, str(mine))
+    assert NetworkRestorer().jpeg_expert == mine
+    monkeypatch.setenv(JPEG_EXPERT_ENV, "off")
+    assert NetworkRestorer(DEFAULT_WEIGHTS).jpeg_expert is None
+    monkeypatch.setenv(JPEG_EXPERT_ENV, str(tmp_path / "absent.safetensors"))
+    with pytest.raises(ValueError, match="absent.safetensors.*'off'"):
+        NetworkRestorer()
 
 
 # --- loading errors and the network module --------------------------------------------------

@@ -185,10 +185,9 @@ def save_network(model: ConditionalFFDNet, path: Path, metadata: dict[str, str] 
     save_file(tensors, str(path), metadata=meta)
 
 
-def load_network(path: Path | str = DEFAULT_WEIGHTS) -> tuple[ConditionalFFDNet, dict[str, str]]:
-    """Load a network saved by ``save_network``; strict, safetensors only. Returns (model, metadata)."""
+def read_header(path: Path | str) -> tuple[NetworkConfig, dict[str, str]]:
+    """The config and metadata of a ``save_network`` file, from its header only (no weights read)."""
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
     path = Path(path)
     if not path.is_file():
@@ -200,7 +199,15 @@ def load_network(path: Path | str = DEFAULT_WEIGHTS) -> tuple[ConditionalFFDNet,
         metadata = dict(f.metadata() or {})
     if metadata.get("architecture") != "ConditionalFFDNet" or "config" not in metadata:
         raise ValueError(f"{path} is not a Restora ConditionalFFDNet checkpoint (header: {metadata})")
-    model = ConditionalFFDNet(NetworkConfig.from_json(metadata["config"]))
+    return NetworkConfig.from_json(metadata["config"]), metadata
+
+
+def load_network(path: Path | str = DEFAULT_WEIGHTS) -> tuple[ConditionalFFDNet, dict[str, str]]:
+    """Load a network saved by ``save_network``; strict, safetensors only. Returns (model, metadata)."""
+    from safetensors.torch import load_file
+
+    config, metadata = read_header(path)
+    model = ConditionalFFDNet(config)
     try:
         model.load_state_dict(load_file(str(path)), strict=True)
     except RuntimeError as err:
