@@ -121,12 +121,16 @@ def default_weights() -> Path:
     override = os.environ.get(WEIGHTS_ENV, "").strip()
     if not override:
         return DEFAULT_WEIGHTS
-    path = Path(override).expanduser()
+    return _exported_file(WEIGHTS_ENV, override, "or unset it to use the network that ships with Restora")
+
+
+def _exported_file(variable: str, value: str, otherwise: str) -> Path:
+    """The network file ``$variable`` names, or a ValueError that says how to fix the setting."""
+    path = Path(value).expanduser()
     if not path.is_file():
         raise ValueError(
-            f"{WEIGHTS_ENV} is set to '{override}', which is not a file. Point it at a network "
-            f"exported by 'python scripts/train_restorer.py --run-dir RUN --export {path}', "
-            f"or unset it to use the network that ships with Restora."
+            f"{variable} is set to '{value}', which is not a file. Point it at a network exported "
+            f"by 'python scripts/train_restorer.py --run-dir RUN --export {path}', {otherwise}."
         )
     return path
 
@@ -143,14 +147,8 @@ def default_jpeg_expert(general: Path) -> Path | None:
         return None
     if not override:
         return DEFAULT_JPEG_EXPERT if general.resolve() == DEFAULT_WEIGHTS.resolve() else None
-    path = Path(override).expanduser()
-    if not path.is_file():
-        raise ValueError(
-            f"{JPEG_EXPERT_ENV} is set to '{override}', which is not a file. Point it at a network "
-            f"exported by 'python scripts/train_restorer.py --run-dir RUN --export {path}', set it "
-            f"to 'off' to restore heavy JPEG with the general network, or unset it."
-        )
-    return path
+    otherwise = "set it to 'off' to restore heavy JPEG with the general network, or unset it"
+    return _exported_file(JPEG_EXPERT_ENV, override, otherwise)
 
 
 def apron(config) -> int:
