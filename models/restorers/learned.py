@@ -211,10 +211,6 @@ class NetworkRestorer(ClassicalRestorer):
     def network(self):
         return _cached_network(str(self.weights))
 
-    def routing(self, conditions: np.ndarray) -> np.ndarray | None:
-        """Per-pixel share of the heavy-JPEG network for (3, h, w) conditions; None without one."""
-        return None if self.jpeg_expert is None else expert_weight(conditions)
-
     def steps(self):
         return [self.run_network, self.add_bokeh]
 
@@ -229,11 +225,19 @@ class NetworkRestorer(ClassicalRestorer):
         blur = network_blur_sigma(degradation) / BLUR_SCALE * s * deblur
         return np.stack([noise, jpeg, blur]).astype(np.float32)
 
-    def run_tiled(self, image: np.ndarray, conditions_for, grid: tuple[int, int] = (0, 0)) -> np.ndarray:
+    def run_tiled(
+        self,
+        image: np.ndarray,
+        conditions_for,
+        grid: tuple[int, int] = (0, 0),
+        share: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Run the network over ``image`` in tiles; ``conditions_for(rows, cols)`` gives each tile's maps.
 
         ``grid``: where the JPEG blocks start (``Degradation.jpeg_grid``); each window tells the
         network its position on that grid, so tiles see the blocks where the whole image has them.
+        ``share``: an (h, w) float32 array that receives each pixel's ``expert_weight`` (0 without
+        a heavy-JPEG network).
         """
         import torch
 
@@ -261,7 +265,9 @@ class NetworkRestorer(ClassicalRestorer):
                 ct = torch.from_numpy(np.ascontiguousarray(c))[None].contiguous(memory_format=nhwc)
                 inner = (slice(y0 - ya, y1 - ya), slice(x0 - xa, x1 - xa))
                 origin = (ya - grid[0], xa - grid[1])
-                weight = self.routing(c[(slice(None), *inner)])
+                weight = None if self.jpeg_expert is None else expert_weight(c[(slice(None), *inner)])
+                if share is not None:
+                    share[y0:y1, x0:x1] = 0.0 if weight is None else weight
                 y = None
                 with torch.inference_mode():
                     if weight is None or weight.min() < 1.0:
@@ -276,22 +282,28 @@ class NetworkRestorer(ClassicalRestorer):
 
     def run_network(self, image, x, maps, strength, degradation, notes):
         """One conditioned forward pass over the whole image (tiled); see the module docstring."""
+        share = np.zeros(x.shape[:2], np.float32)
         restored = self.run_tiled(
-            x, lambda r, c: self.condition_maps(maps, strength, degradation, r, c), degradation.jpeg_grid
+            x,
+            lambda r, c: self.condition_maps(maps, strength, degradation, r, c),
+            degradation.jpeg_grid,
+            share,
         )
         fade = np.clip(strength / _FADE, 0.0, 1.0)[..., None]
         out = np.clip(x + fade * (restored - x), 0.0, 1.0).astype(np.float32)
         notes.extend(self.describe(maps, strength, degradation))
-        if self.jpeg_expert is not None and degradation.jpeg_quality is not None:
-            h, w = x.shape[:2]
-            full = self.condition_maps(maps, strength, degradation, slice(0, h), slice(0, w))
-            share = expert_weight(full)
-            if share.max() > 0.0:
-                part = f" on {100 * float(np.mean(share > 0)):.0f} % of the image"
-                note = "used the heavy-JPEG network" + ("" if share.min() >= 1.0 else part)
-                if (full[[0, 2]][:, share > 0] > 0).any():
-                    note += ", which takes small noise and blur readings as part of the compression"
-                notes.append(note)
+        routed = share > 0
+        if routed.any():
+            part = f" on {100 * float(np.mean(routed)):.0f} % of the image"
+            note = "used the heavy-JPEG network" + ("" if routed.all() else part)
+            asked = np.zeros_like(routed)  # noise or blur the expert is not given
+            if degradation.noise_sigma > 0:
+                asked |= maps.denoise > 0
+            if network_blur_sigma(degradation) > 0:
+                asked |= maps.deblur * (1.0 - maps.bokeh) > 0
+            if asked[routed].any():
+                note += ", which takes small noise and blur readings as part of the compression"
+            notes.append(note)
         return out
 
     @staticmethod
@@ -313,15 +325,12 @@ class NetworkRestorer(ClassicalRestorer):
             notes.append(f"smoothed JPEG blocks (quality {how}{degradation.jpeg_quality})")
         sharpen = maps.deblur * (1.0 - maps.bokeh) > 0
         if sharpen.any():
-            blur = network_blur_sigma(degradation) * strength[sharpen]
+            sigma, jpeg = network_blur_sigma(degradation), degradation.jpeg_quality is not None
+            blur = sigma * strength[sharpen]
             if float(blur.max()) < 0.35:
-                softness = " (a JPEG's own softness)" if degradation.jpeg_quality is not None else ""
+                softness = " (a JPEG's own softness)" if jpeg else ""
                 notes.append(f"no blur to sharpen (σ≈{degradation.blur_sigma:.1f} px{softness})")
             else:
-                read = network_blur_sigma(degradation)
-                if degradation.jpeg_quality is not None:
-                    read = f"{read:.1f} px (read {degradation.blur_sigma:.1f}, less a JPEG's own softness)"
-                else:
-                    read = f"{read:.1f} px"
-                notes.append(f"sharpened blur σ≈{read}" + _range_note(blur, "σ", "{:.1f}"))
+                read = f" (read {degradation.blur_sigma:.1f}, less a JPEG's own softness)" if jpeg else ""
+                notes.append(f"sharpened blur σ≈{sigma:.1f} px{read}" + _range_note(blur, "σ", "{:.1f}"))
         return notes
