@@ -265,6 +265,19 @@ def test_heavy_jpeg_pixels_go_to_the_expert_in_the_same_pass(restorer, clean):
     assert not any("heavy-JPEG" in n for n in plain)
 
 
+def test_notes_do_not_claim_what_the_expert_was_not_asked(restorer, clean):
+    """Where the heavy-JPEG network restores every pixel it is given the JPEG level alone, so the
+    explanation must not say blur was sharpened (the general network would have sharpened 0.66 px)."""
+    h, w = clean.shape[:2]
+    compressed = SyntheticDegradation(jpeg_quality=10).apply(clean, np.random.default_rng(0))
+    d = Degradation(blur_sigma=0.8, jpeg_quality=10, jpeg_exact=True)
+    notes = restorer.restore(compressed, RegionMaps.uniform(h, w), d).notes
+    assert not any("sharpen" in n for n in notes)
+    assert any("heavy-JPEG network, which takes small noise and blur" in n for n in notes)
+    general = NetworkRestorer(jpeg_expert=False).restore(compressed, RegionMaps.uniform(h, w), d).notes
+    assert any("sharpened blur σ≈0.7 px (read 0.8" in n for n in general)
+
+
 def test_routed_tiles_match_untiled(clean):
     big = cv2.resize(clean, (1024, 1024), interpolation=cv2.INTER_CUBIC)
     big = SyntheticDegradation(jpeg_quality=12).apply(big, np.random.default_rng(1))

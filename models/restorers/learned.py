@@ -291,7 +291,7 @@ class NetworkRestorer(ClassicalRestorer):
         )
         fade = np.clip(strength / _FADE, 0.0, 1.0)[..., None]
         out = np.clip(x + fade * (restored - x), 0.0, 1.0).astype(np.float32)
-        notes.extend(self.describe(maps, strength, degradation))
+        notes.extend(self.describe(maps, strength, degradation, general=share < 1.0))
         routed = share > 0
         if routed.any():
             part = f" on {100 * float(np.mean(routed)):.0f} % of the image"
@@ -307,11 +307,18 @@ class NetworkRestorer(ClassicalRestorer):
         return out
 
     @staticmethod
-    def describe(maps: RegionMaps, strength: np.ndarray, degradation: Degradation) -> list[str]:
-        """What the network was asked to remove, in the units users know."""
+    def describe(
+        maps: RegionMaps, strength: np.ndarray, degradation: Degradation, general: np.ndarray | None = None
+    ) -> list[str]:
+        """What the network was asked to remove, in the units users know.
+
+        ``general``: (h, w) bool, where the general network had a share; noise and blur are
+        described there only (the heavy-JPEG network is given the JPEG level alone).
+        """
         notes = []
+        general = np.ones(strength.shape, bool) if general is None else general
         noise = degradation.noise_sigma * strength * maps.denoise
-        active = maps.denoise > 0
+        active = (maps.denoise > 0) & general
         if active.any():
             if float(noise[active].max()) < 1.0:
                 notes.append(f"no visible noise to remove (σ≈{degradation.noise_sigma:.1f})")
@@ -323,7 +330,7 @@ class NetworkRestorer(ClassicalRestorer):
         if degradation.jpeg_quality is not None and (maps.dejpeg > 0).any():
             how = "" if degradation.jpeg_exact else "≈"
             notes.append(f"smoothed JPEG blocks (quality {how}{degradation.jpeg_quality})")
-        sharpen = maps.deblur * (1.0 - maps.bokeh) > 0
+        sharpen = (maps.deblur * (1.0 - maps.bokeh) > 0) & general
         if sharpen.any():
             sigma, jpeg = network_blur_sigma(degradation), degradation.jpeg_quality is not None
             blur = sigma * strength[sharpen]
