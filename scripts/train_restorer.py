@@ -44,6 +44,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from models.restorers.camera import degrade_crop, sample_camera  # noqa: E402
 from models.restorers.levels import BLUR_SCALE, NOISE_SCALE, jpeg_condition  # noqa: E402
 from models.restorers.network import (  # noqa: E402
     DEFAULT_WEIGHTS,
@@ -83,6 +84,8 @@ class TrainConfig:
     focus_jpeg: float = 0.0  # share of samples that are pure heavy JPEG (quality 10–focus_quality_max)
     focus_quality_max: int = 40
     grid: bool = False  # JPEG grid position channels (network.py); patches get a random grid phase
+    camera: float = 0.0  # share of samples from the camera model (camera.py): real-photo noise, JPEG, blur
+    camera_clean: float = 0.15  # share of those with no noise (the camera's rendering alone)
 
 
 def network_config(cfg: TrainConfig) -> NetworkConfig:
@@ -116,6 +119,13 @@ def make_batch(images: list[np.ndarray], cfg: TrainConfig, it: int) -> tuple[tor
     degraded, conds, clean, origins = [], [], [], []
     for _ in range(cfg.batch):
         img = images[rng.integers(len(images))]
+        if cfg.camera > 0 and rng.random() < cfg.camera:  # no draw at 0: old runs replay
+            bad, good, cond = camera_sample(img, cfg, rng)
+            degraded.append(bad)
+            clean.append(good)
+            conds.append(cond)
+            origins.append(np.array([margin, margin], np.int64))
+            continue
         y, x = rng.integers(img.shape[0] - size + 1), rng.integers(img.shape[1] - size + 1)
         crop = img[y : y + size, x : x + size].astype(np.float32) / 255.0
         crop = np.rot90(crop, rng.integers(4))
@@ -137,6 +147,28 @@ def make_batch(images: list[np.ndarray], cfg: TrainConfig, it: int) -> tuple[tor
         origins.append(np.array([oy, ox], np.int64))
     as_tensor = lambda xs: torch.from_numpy(np.ascontiguousarray(np.stack(xs)))  # noqa: E731
     return as_tensor(degraded), as_tensor(conds), as_tensor(clean), as_tensor(origins)
+
+
+def camera_sample(img: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """(degraded, target, conditions) as (3, P, P) float32 from one draw of the camera model.
+
+    The noise condition is the per-pixel map ``camera.cell_noise_sigma``; JPEG is the last
+    compression's quality; blur the kernel's Gaussian-equivalent σ. The grid origin is unknown
+    after resampling, so camera samples are for networks without grid channels.
+    """
+    camera = sample_camera(rng, noise=rng.random() >= cfg.camera_clean)
+    bad, good, noise = degrade_crop(img, camera, cfg.patch, rng)
+    k, flip = int(rng.integers(4)), rng.random() < 0.5
+    out = []
+    for a in (bad, good, noise):
+        a = np.rot90(a, k)
+        out.append(np.ascontiguousarray(a[:, ::-1] if flip else a))
+    bad, good, noise = out
+    cond = np.empty((3, cfg.patch, cfg.patch), np.float32)
+    cond[0] = noise / NOISE_SCALE
+    cond[1] = jpeg_condition(camera.jpeg_quality)
+    cond[2] = camera.blur_sigma / BLUR_SCALE
+    return bad.transpose(2, 0, 1), good.transpose(2, 0, 1), cond
 
 
 def learning_rate(cfg: TrainConfig, it: int) -> float:
@@ -165,8 +197,24 @@ def validate(model: ConditionalFFDNet, images: list[np.ndarray], device: torch.d
             out = model(x, c)[0].clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
             psnrs.append(10 * np.log10(1.0 / np.mean((out - clean) ** 2)))
         scores[name] = round(float(np.mean(psnrs)), 3)
+    scores["camera"] = _validate_camera(model, images, device)
     model.train()
     return scores
+
+
+def _validate_camera(model: ConditionalFFDNet, images: list[np.ndarray], device: torch.device) -> float:
+    """PSNR (dB) on 128² crops of the held-out images through fixed noisy draws of the camera model,
+    with the true condition maps."""
+    psnrs = []
+    cfg = TrainConfig(patch=128, camera_clean=0.0)
+    for i, img in enumerate(images):
+        for j in range(2):
+            bad, good, cond = camera_sample(img, cfg, np.random.default_rng([4321, i, j]))
+            x = torch.from_numpy(np.ascontiguousarray(bad))[None].to(device)
+            c = torch.from_numpy(cond)[None].to(device)
+            out = model(x, c)[0].clamp(0, 1).cpu().numpy()
+            psnrs.append(10 * np.log10(1.0 / np.mean((out - good) ** 2)))
+    return round(float(np.mean(psnrs)), 3)
 
 
 def hardware(device: torch.device) -> str:
