@@ -79,18 +79,40 @@ def complement_of_others(target: str, others: np.ndarray, shape: tuple[int, int]
     )
 
 
-class GroundingError(ValueError):
-    """The target could not be found. The message tells the user what to do instead."""
+#: Where the user is → how to ask them for a click or a box. The browser UI takes clicks and
+#: two-click boxes (Gradio's image reports clicks, not drags); the CLI takes flags; the API options.
+PROMPT_HINTS: dict[str, str] = {
+    "ui": "Click on it in the photo (or switch the click mode to “box corner” and click two opposite "
+    "corners around it), then send the instruction again",
+    "cli": "Run again with --click X,Y on it or --box X0,Y0,X1,Y1 around it (image pixels)",
+    "api": 'Pass "clicks": [[x, y]] on it or "box": [x0, y0, x1, y1] around it in the options JSON',
+    "batch": "Add click: [x, y] or box: [x0, y0, x1, y1] to the job",
+    "library": "Pass a RegionPrompt with a click on it or a box around it",
+}
+SURFACES = tuple(PROMPT_HINTS)
 
-    def __init__(self, target: str, message: str | None = None):
+
+class GroundingError(ValueError):
+    """The target could not be found. The message tells the user what to do instead.
+
+    needs_prompt: the cure is a click or a box (added by ``message_for``, worded for where the
+    user is); ``str(err)`` words it for the Python library.
+    """
+
+    def __init__(self, target: str, message: str | None = None, needs_prompt: bool = False):
         self.target = target
-        super().__init__(
-            message
-            or f'I could not find "{target}" with the offline grounder. Click on it or drag a box '
-            'around it (CLI: --click X,Y or --box X0,Y0,X1,Y1), say "the main subject" if it is '
-            "what the photo is about, or install the full grounding models with "
-            "`restora models download grounding-dino-tiny sam-vit-base`."
-        )
+        self.reason = message or f'I could not find "{target}" with the offline grounder.'
+        self.needs_prompt = needs_prompt or message is None
+        super().__init__(self.message_for("library"))
+
+    def message_for(self, surface: str) -> str:
+        """The message with the request for a click or box worded for ``surface`` (SURFACES)."""
+        if surface not in PROMPT_HINTS:
+            raise ValueError(f"surface must be one of {SURFACES}, got {surface!r}")
+        if not self.needs_prompt:
+            return self.reason
+        hint = PROMPT_HINTS[surface]
+        return f"{self.reason} {hint}, or say “the main subject” if it is what the photo is about."
 
 
 class Grounder(abc.ABC):

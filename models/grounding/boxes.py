@@ -125,6 +125,9 @@ _QUALIFIER_RE = re.compile(
     + r")\b"
 )
 _PHRASE_TO_QUALIFIER = {p: q for q, ps in QUALIFIERS.items() for p in ps}
+ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
+            "fifth": 4, "5th": 4}
+_ORDINAL_RE = re.compile(r"\b(" + "|".join(ORDINALS) + r")\b")
 _ALL_RE = re.compile(r"^(all|every|each|both)\b( of)?( the)?\s*")
 _IRREGULAR_PLURALS = {
     "people",
@@ -149,28 +152,37 @@ class TargetQuery:
     noun: what to search for ("dog"), without qualifier or quantifier.
     qualifier: one of QUALIFIERS' keys, or None.
     plural: the user wants every match ("all the dogs", "faces").
+    rank: 0-based position along the qualifier ("second from the right" → qualifier "right",
+        rank 1; "second largest" → "largest", 1).
     """
 
     noun: str
     qualifier: str | None
     plural: bool
+    rank: int = 0
 
 
 def parse_target(target: str) -> TargetQuery:
     """Split a target phrase for a detector.
 
     "the dogs on the left" → TargetQuery("dogs", "left", True);
-    "largest cat" → TargetQuery("cat", "largest", False).
+    "largest cat" → TargetQuery("cat", "largest", False);
+    "second person from the right" → TargetQuery("person", "right", False, rank=1).
     """
     text = " ".join(target.lower().replace(",", " ").split())
     quantified = bool(_ALL_RE.match(text))
     text = _ALL_RE.sub("", text)
-    qualifier = None
+    qualifier, rank = None, 0
     match = _QUALIFIER_RE.search(text)
     if match:
         qualifier = _PHRASE_TO_QUALIFIER[match.group(1)]
         text = text[: match.start()] + " " + text[match.end() :]
-    words = [w for w in text.split() if w not in ("the", "a", "an", "one", "of", "side", "part")]
+        ordinal = _ORDINAL_RE.search(text)
+        if ordinal:
+            rank = ORDINALS[ordinal.group(1)]
+            text = text[: ordinal.start()] + " " + text[ordinal.end() :]
+    drop = ("the", "a", "an", "one", "of", "side", "part", "from", "one's")
+    words = [w for w in text.split() if w not in drop]
     noun = " ".join(words) or target.strip().lower()
     head = noun.split()[-1] if noun else ""
     plural = (
@@ -178,7 +190,7 @@ def parse_target(target: str) -> TargetQuery:
         or head in _IRREGULAR_PLURALS
         or (head.endswith("s") and not head.endswith(_SINGULAR_S) and len(head) > 3)
     )
-    return TargetQuery(noun=noun, qualifier=qualifier, plural=plural)
+    return TargetQuery(noun=noun, qualifier=qualifier, plural=plural and not rank, rank=rank)
 
 
 def select_boxes(
@@ -189,6 +201,7 @@ def select_boxes(
     *,
     relative_score: float = 0.5,
     iou: float = 0.7,
+    size_weight: float = 0.0,
 ) -> np.ndarray:
     """Indices (into ``boxes_xyxy``) of the boxes the query asks for; empty when there are none.
 
@@ -197,11 +210,15 @@ def select_boxes(
     1. Near-duplicate boxes (IoU > ``iou``) keep only their best-scored member.
     2. Only boxes scoring at least ``relative_score`` × the best score compete, so a weak stray box
        at the far left does not win "on the left".
-    3. Without a qualifier: singular → the best box; plural → all of them.
-       left/right/top/bottom: singular → the extreme box by centre; plural → the boxes whose centre
-       lies in that half (the extreme box when none does). middle: the box whose centre is nearest
-       the image centre (plural: centres in the middle third of the width). largest/smallest:
-       the box with the largest/smallest area (always one).
+    3. Without a qualifier: singular → the best box by score² × area^``size_weight`` (0: the
+       best score; the offline grounder uses 0.5: a detector's runner-up that is much larger is
+       usually the object meant); plural → all of them.
+       left/right/top/bottom: singular → the extreme box by centre (``query.rank`` counts from
+       that side: "second from the right"); plural → the boxes whose centre lies in that half
+       (the extreme box when none does). middle: the box whose centre is nearest the image
+       centre (plural: centres in the middle third of the width). largest/smallest: the box with
+       the largest/smallest area (always one; ``rank`` counts from it). A rank past the last box
+       selects nothing.
     """
     boxes = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
     scores = np.asarray(scores, np.float32).reshape(-1)
@@ -215,11 +232,16 @@ def select_boxes(
     cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
     h, w = size
     q = query.qualifier
+    rank = query.rank
+    if rank >= len(b):
+        return np.zeros(0, dtype=np.int64)
     if q is None:
-        pick = np.arange(len(b)) if query.plural else np.array([int(np.argmax(s))])
+        best = int(np.argmax(s**2 * box_area(b) ** size_weight))
+        pick = np.arange(len(b)) if query.plural else np.array([best])
     elif q in ("largest", "smallest"):
         area = box_area(b)
-        pick = np.array([int(np.argmax(area) if q == "largest" else np.argmin(area))])
+        order = np.argsort(-area if q == "largest" else area, kind="stable")
+        pick = order[rank : rank + 1]
     elif q == "middle":
         dist = np.hypot(cx - w / 2, cy - h / 2)
         inside = np.flatnonzero(np.abs(cx - w / 2) <= w / 6)
@@ -228,5 +250,5 @@ def select_boxes(
         key = {"left": cx, "right": -cx, "top": cy, "bottom": -cy}[q]
         limit = {"left": w / 2, "right": -w / 2, "top": h / 2, "bottom": -h / 2}[q]
         inside = np.flatnonzero(key < limit)
-        pick = inside if query.plural and len(inside) else np.array([int(np.argmin(key))])
+        pick = inside if query.plural and len(inside) else np.argsort(key, kind="stable")[rank : rank + 1]
     return kept[pick]

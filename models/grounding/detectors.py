@@ -1,35 +1,37 @@
-"""Face, eye and cat-face detection with the Haar cascades that ship inside OpenCV (``cv2.data``).
+"""Detections, and faces with eye landmarks from YuNet (OpenCV's ``cv2.FaceDetectorYN``).
 
-Inputs: the working image as greyscale uint8 ``(h, w)``. Outputs: boxes in working-image
-pixels, XYXY float, with a detection score in [0, 1].
+Inputs: the grounder's working image as BGR uint8 ``(h, w, 3)``. Outputs: boxes in its pixels,
+XYXY float, with a score in [0, 1]. YuNet (shipped ONNX, ``shipped.py``) also gives five landmarks
+per face: right eye, left eye, nose tip, right and left mouth corner, as (x, y) in the same pixels
+("right"/"left" as seen from the person, i.e. the right eye is the one on the image's left).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from functools import cache
+import threading
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from models.grounding.shipped import model_path
+
 logger = logging.getLogger(__name__)
 
-FACE_CASCADES = ("haarcascade_frontalface_alt2.xml",)
-PROFILE_CASCADE = "haarcascade_profileface.xml"
-EYE_CASCADE = "haarcascade_eye.xml"
-CAT_CASCADES = ("haarcascade_frontalcatface_extended.xml", "haarcascade_frontalcatface.xml")
-#: Mean |Laplacian| (grey levels) a cat-face box needs: fur is textured; the cascades' false
-#: alarms on BSDS (a patch of sky, a doll's face) score ≈ 4–5, the three felines 24–49.
-CAT_MIN_TEXTURE = 10.0
+FACE_SCORE = 0.6  # YuNet's default score threshold
+_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
 class Detection:
-    """One detection: box XYXY in working-image pixels and a score in [0, 1]."""
+    """One detection: box XYXY in working-image pixels, a score in [0, 1], what it is, and for
+    faces the five YuNet landmarks ((x, y) each)."""
 
     box: tuple[float, float, float, float]
     score: float
+    label: str = ""
+    landmarks: tuple[tuple[float, float], ...] = field(default=(), compare=False)
 
     @property
     def area(self) -> float:
@@ -40,127 +42,44 @@ class Detection:
         return (self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2
 
 
-@cache
-def _cascade(name: str) -> cv2.CascadeClassifier:
-    path = f"{cv2.data.haarcascades}{name}"
-    clf = cv2.CascadeClassifier(path)
-    if clf.empty():
-        raise RuntimeError(
-            f"OpenCV could not load its bundled cascade {path}; reinstall opencv-python-headless."
-        )
-    return clf
+_yunet: cv2.FaceDetectorYN | None = None
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+def detect_faces(bgr: np.ndarray) -> list[Detection]:
+    """Faces found by YuNet in a BGR uint8 image, largest first, each with its five landmarks."""
+    global _yunet
+    h, w = bgr.shape[:2]
+    with _lock:  # one detector per process; its input size is set per call
+        if _yunet is None:
+            _yunet = cv2.FaceDetectorYN.create(
+                str(model_path("yunet")), "", (320, 320), FACE_SCORE, 0.3, 5000
+            )
+        _yunet.setInputSize((w, h))
+        _, faces = _yunet.detect(np.ascontiguousarray(bgr))
+    found = []
+    for row in faces if faces is not None else ():
+        x, y, bw, bh = (float(v) for v in row[:4])
+        marks = tuple((float(row[4 + 2 * i]), float(row[5 + 2 * i])) for i in range(5))
+        box = (max(0.0, x), max(0.0, y), min(float(w), x + bw), min(float(h), y + bh))
+        if box[2] - box[0] >= 2 and box[3] - box[1] >= 2:
+            found.append(Detection(box, float(np.clip(row[14], 0, 1)), "face", marks))
+    logger.debug("YuNet: %d faces", len(found))
+    return sorted(found, key=lambda d: -d.area)
 
 
-def _run(grey: np.ndarray, name: str, min_size: int, neighbours: int) -> list[tuple[np.ndarray, float]]:
-    rects, _, weights = _cascade(name).detectMultiScale3(
-        grey, scaleFactor=1.1, minNeighbors=neighbours, minSize=(min_size, min_size), outputRejectLevels=True
-    )
-    return [
-        (r, float(wt))
-        for r, wt in zip(np.asarray(rects).reshape(-1, 4), np.asarray(weights).ravel(), strict=True)
-    ]
+def eye_boxes(face: Detection) -> list[Detection]:
+    """The two eyes of a YuNet face as boxes around its eye landmarks, left to right in the image.
 
-
-def _xyxy(x: float, y: float, bw: float, bh: float) -> tuple[float, float, float, float]:
-    """An OpenCV (x, y, width, height) rectangle as a float XYXY box."""
-    return float(x), float(y), float(x + bw), float(y + bh)
-
-
-def _cascade_score(weight: float) -> float:
-    """A cascade's final-stage margin → a detection score in (0, 1)."""
-    return float(1 / (1 + np.exp(-(weight - 1.0))))
-
-
-def detect_faces(grey: np.ndarray) -> list[Detection]:
-    """Frontal faces (alt2 cascade) plus profile faces, merged by non-maximum suppression.
-
-    Returns detections sorted by area, largest first.
+    Each box is 0.5 × the distance between the eyes wide and 0.32 × tall, which covers the eye
+    and lids of frontal and three-quarter faces.
     """
-    h, w = grey.shape
-    eq = cv2.equalizeHist(grey)
-    min_size = max(20, round(0.04 * min(h, w)))
-    found: list[Detection] = []
-    for name in (*FACE_CASCADES, PROFILE_CASCADE):
-        for (x, y, bw, bh), weight in _run(eq, name, min_size, neighbours=5):
-            found.append(Detection(_xyxy(x, y, bw, bh), _cascade_score(weight)))
-    kept = _nms(found)
-    logger.debug("face detector: %d raw, %d kept", len(found), len(kept))
-    return kept
-
-
-def _nms(found: list[Detection], overlap: float = 0.3) -> list[Detection]:
-    """Keep the best-scoring detection of each group overlapping by IoU ≥ ``overlap``; largest first."""
-    kept: list[Detection] = []
-    for det in sorted(found, key=lambda d: -d.score):
-        if all(_iou(det.box, k.box) < overlap for k in kept):
-            kept.append(det)
-    return sorted(kept, key=lambda d: -d.area)
-
-
-def detect_cat_faces(grey: np.ndarray, human_faces: list[Detection]) -> list[Detection]:
-    """Frontal cat faces (OpenCV's two cat-face cascades), largest first.
-
-    The cat cascades also fire on human faces and on smooth patches, so a detection is dropped
-    when it overlaps one of ``human_faces`` (``detect_faces`` on the same image), when its
-    score is below 0.5, or when the box lacks fur-like texture (``CAT_MIN_TEXTURE``). On the
-    550 BSDS/GrabCut images here that leaves the three feline faces (a lynx kitten, a cougar,
-    a bobcat) and one false alarm (a doll's face is textured enough to pass).
-    """
-    h, w = grey.shape
-    eq = cv2.equalizeHist(grey)
-    lap = np.abs(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F))
-    min_size = max(24, round(0.06 * min(h, w)))
-    found: list[Detection] = []
-    for name in CAT_CASCADES:
-        for (x, y, bw, bh), weight in _run(eq, name, min_size, neighbours=4):
-            det = Detection(_xyxy(x, y, bw, bh), _cascade_score(weight))
-            texture = float(lap[y : y + bh, x : x + bw].mean())
-            if (
-                det.score >= 0.5
-                and texture >= CAT_MIN_TEXTURE
-                and all(_iou(det.box, f.box) < 0.2 for f in human_faces)
-            ):
-                found.append(det)
-    kept = _nms(found)
-    logger.debug("cat-face detector: %d kept", len(kept))
-    return kept
-
-
-def detect_eyes(grey: np.ndarray, face: Detection) -> list[Detection]:
-    """Eyes inside the upper 60 % of one face box; at most two, left to right."""
-    x0, y0, x1, y1 = (int(v) for v in face.box)
-    roi = grey[y0 : y0 + int(0.6 * (y1 - y0)), x0:x1]
-    if roi.size == 0:
+    if len(face.landmarks) < 2:
         return []
-    min_size = max(6, round(0.12 * (x1 - x0)))
+    (rx, ry), (lx, ly) = face.landmarks[:2]
+    d = max(float(np.hypot(lx - rx, ly - ry)), 2.0)
+    half_w, half_h = 0.25 * d, 0.16 * d
     eyes = [
-        Detection(_xyxy(x0 + x, y0 + y, bw, bh), 0.8)
-        for (x, y, bw, bh), _ in _run(roi, EYE_CASCADE, min_size, neighbours=4)
+        Detection((x - half_w, y - half_h, x + half_w, y + half_h), face.score, "eye")
+        for x, y in ((rx, ry), (lx, ly))
     ]
-    eyes.sort(key=lambda d: -d.area)
-    return sorted(eyes[:2], key=lambda d: d.box[0])
-
-
-def body_box(face: Detection, h: int, w: int) -> tuple[float, float, float, float]:
-    """Head-and-body box implied by a face box (XYXY, clipped to the image).
-
-    Heuristic: a person's torso, or a sitting cat facing the camera, is about 3 face-widths
-    wide and reaches about 4 face-heights below the chin; the box also covers hair or ears
-    above the face.
-    """
-    x0, y0, x1, y1 = face.box
-    fw, fh = x1 - x0, y1 - y0
-    cx = (x0 + x1) / 2
-    return (
-        max(0.0, cx - 1.6 * fw),
-        max(0.0, y0 - 0.5 * fh),
-        min(float(w), cx + 1.6 * fw),
-        min(float(h), y1 + 4.0 * fh),
-    )
+    return sorted(eyes, key=lambda e: e.box[0])

@@ -49,9 +49,6 @@ logger = logging.getLogger(__name__)
 #: named regions to complement.
 SALIENT_PHRASE = "person . animal . object"
 SUBJECT_TARGETS = {"main subject", "subject", "foreground", "main object", "object"}
-PROMPT_HINT = (
-    "Click on it or drag a box around it (CLI: --click X,Y or --box X0,Y0,X1,Y1), or describe it differently."
-)
 
 
 def select_device(device: str | None = None) -> torch.device:
@@ -360,21 +357,30 @@ class FullGrounder(Grounder):
             except GroundingError:
                 raise GroundingError(
                     target,
-                    f'GroundingDINO found no person, animal or object to take as "{target}". {PROMPT_HINT}',
+                    f'GroundingDINO found no person, animal or object to take as "{target}".',
+                    needs_prompt=True,
                 ) from None
             found.how = "GroundingDINO + SAM (most salient object)"
             return found
-        return self._ground_phrase(target, query.noun, query.plural, query.qualifier)
+        return self._ground_phrase(target, query.noun, query.plural, query.qualifier, query.rank)
 
-    def _ground_phrase(self, target: str, phrase: str, plural: bool, qualifier: str | None) -> Grounding:
+    def _ground_phrase(
+        self, target: str, phrase: str, plural: bool, qualifier: str | None, rank: int = 0
+    ) -> Grounding:
         det = self.detector.detect(phrase)
         if len(det.boxes) == 0:
             raise GroundingError(
                 target,
                 f'GroundingDINO found no "{phrase}" in this image above the box '
-                f"threshold {self.detector.box_threshold:g}. {PROMPT_HINT}",
+                f"threshold {self.detector.box_threshold:g}.",
+                needs_prompt=True,
             )
-        pick = select_boxes(det.boxes, det.scores, TargetQuery(phrase, qualifier, plural), self._size)
+        pick = select_boxes(det.boxes, det.scores, TargetQuery(phrase, qualifier, plural, rank), self._size)
+        if not len(pick):
+            raise GroundingError(
+                target, f'GroundingDINO found {len(det.boxes)} "{phrase}", but none matches "{target}".',
+                needs_prompt=True,
+            )
         boxes, score = det.boxes[pick], float(det.scores[pick].mean())
         mask, _ = self.segmenter.segment_boxes(boxes)
         how = self.name

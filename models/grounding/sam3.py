@@ -40,7 +40,6 @@ from models.grounding.boxes import (
     union_box,
 )
 from models.grounding.full import (
-    PROMPT_HINT,
     SUBJECT_TARGETS,
     SamSegmenter,
     check_image,
@@ -193,9 +192,11 @@ class Sam3Grounder(Grounder):
             )
         query = parse_target(target)
         phrase = SALIENT_PHRASE if query.noun in SUBJECT_TARGETS else query.noun
-        return self._ground_phrase(target, phrase, query.plural, query.qualifier)
+        return self._ground_phrase(target, phrase, query.plural, query.qualifier, query.rank)
 
-    def _ground_phrase(self, target: str, phrase: str, plural: bool, qualifier: str | None) -> Grounding:
+    def _ground_phrase(
+        self, target: str, phrase: str, plural: bool, qualifier: str | None, rank: int = 0
+    ) -> Grounding:
         import torch
         from torch.nn.functional import interpolate
 
@@ -204,14 +205,19 @@ class Sam3Grounder(Grounder):
             raise GroundingError(
                 target,
                 f'SAM 3 found no "{phrase}" in this image above the score '
-                f"threshold {self.score_threshold:g}. {PROMPT_HINT}",
+                f"threshold {self.score_threshold:g}.",
+                needs_prompt=True,
             )
-        pick = select_boxes(boxes, scores, TargetQuery(phrase, qualifier, plural), self._size)
+        pick = select_boxes(boxes, scores, TargetQuery(phrase, qualifier, plural, rank), self._size)
+        if not len(pick):
+            raise GroundingError(
+                target, f'SAM 3 found "{phrase}", but none matches "{target}".', needs_prompt=True
+            )
         union = torch.from_numpy(probs[pick].max(axis=0))[None, None]  # (1, 1, h, w)
         full = interpolate(union, size=self._size, mode="bilinear", align_corners=False)[0, 0]
         mask = full.numpy() > self.mask_threshold
         if not mask.any():
-            raise GroundingError(target, f'SAM 3 scored "{phrase}" but its mask is empty. {PROMPT_HINT}')
+            raise GroundingError(target, f'SAM 3 scored "{phrase}" but its mask is empty.', needs_prompt=True)
         return Grounding(target, feather(mask), float(scores[pick].mean()), self.name, union_box(boxes[pick]))
 
 
