@@ -265,8 +265,13 @@ class SamSegmenter:
         original, reshaped = self.sizes
         boxes = torch.from_numpy(rescale_xy(boxes_xyxy, original, reshaped))[None]  # (1, N, 4)
         masks, iou = self._decode(input_boxes=boxes)  # (1, N, 1, h, w), (1, N, 1)
-        union = masks[0, :, 0].max(dim=0).values  # (h, w): max of logits = union after > 0
-        return self._full_res(union), iou[0, :, 0].float().cpu().numpy()
+        # the union of the full-size masks: upscale each box's logits, threshold, then OR. (The max
+        # of the low-resolution logits upscaled once is not that union: bilinear upscaling does not
+        # commute with the max, and segment-anything thresholds each mask at full size.)
+        union = np.zeros(original, bool)
+        for logits in masks[0, :, 0]:  # (h, w) each
+            union |= self._full_res(logits)
+        return union, iou[0, :, 0].float().cpu().numpy()
 
     def segment_prompt(self, prompt: RegionPrompt) -> tuple[np.ndarray, float]:
         """(H, W) bool mask and SAM's IoU estimate for clicks (positive 1 / negative 0) and/or a box."""

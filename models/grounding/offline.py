@@ -169,7 +169,7 @@ class OfflineGrounder(Grounder):
             return subject.ground_subject(self, target)
         if FACE.search(query.noun) or EYES.search(query.noun):
             return self._faces(target, query)
-        match = lookup(query.noun)
+        match = lookup(t)
         if match is not None:
             return self._objects(target, query, match)
         sides = spatial.parse_region(t)
