@@ -130,7 +130,7 @@ def run_job(job: Job, overwrite: bool = False) -> Outcome:
         points += [Point(x, y, False) for x, y in opts.get("negative_click", [])]
         prompt = RegionPrompt(tuple(points), opts.get("box"))
         session = Session(image, RunOptions(backend=opts.get("backend", "auto"),
-                                            lens_blur=opts.get("lens_blur", True)))
+                                            lens_blur=opts.get("lens_blur", True), surface="batch"))
     except (ImageReadError, ValueError) as err:
         return Outcome(job, False, str(err))
     texts = []

