@@ -1,5 +1,5 @@
-"""Spatial targets ("left half", "top left corner", "center") → soft masks, and spatial
-qualifiers ("face on the left", "largest face") → a choice among detections.
+"""Spatial targets ("left half", "top left corner", "center") → soft masks. (Qualifiers such as
+"the dog on the left" choose among detections in ``boxes.parse_target`` / ``boxes.select_boxes``.)
 
 Masks are ``(h, w)`` float32 in [0, 1] with a soft edge about 4 % of the image side wide.
 """
@@ -10,8 +10,6 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
-
-from models.grounding.detectors import Detection
 
 _HALF = r"(?:\s+(?:half|side|part|portion|area|region|edge))?"
 SIDES = {
@@ -71,54 +69,3 @@ def region_mask(sides: Sequence[str], h: int, w: int, soft: float = 0.04) -> np.
         else:
             raise ValueError(f"Unknown side {side!r}; expected left/right/top/bottom/center.")
     return np.outer(_ramp(h, *ys, soft), _ramp(w, *xs, soft))
-
-
-QUALIFIERS = {
-    "largest": r"\b(?:largest|biggest|main|closest|nearest)\b",
-    "smallest": r"\b(?:smallest|tiniest|farthest|furthest)\b",
-    "left": r"\b(?:leftmost|left)\b",
-    "right": r"\b(?:rightmost|right)\b",
-    "top": r"\b(?:topmost|top|upper)\b",
-    "bottom": r"\b(?:bottommost|bottom|lower)\b",
-    "center": r"\b(?:center|centre|middle|central)\b",
-}
-
-
-def parse_qualifier(target: str) -> str | None:
-    """The first spatial/size qualifier in a phrase ("face on the left" → "left"), or None."""
-    hits = [(m.start(), key) for key, pat in QUALIFIERS.items() if (m := re.search(pat, target))]
-    return min(hits)[1] if hits else None
-
-
-def pick(dets: Sequence[Detection], qualifier: str | None, h: int, w: int) -> Detection:
-    """One detection by qualifier; the largest when there is no qualifier."""
-    if not dets:
-        raise ValueError("pick() needs at least one detection.")
-    if qualifier in (None, "largest"):
-        return max(dets, key=lambda d: d.area)
-    if qualifier == "smallest":
-        return min(dets, key=lambda d: d.area)
-    if qualifier == "center":
-        return min(dets, key=lambda d: (d.centre[0] / w - 0.5) ** 2 + (d.centre[1] / h - 0.5) ** 2)
-    key = {
-        "left": lambda d: d.centre[0],
-        "right": lambda d: -d.centre[0],
-        "top": lambda d: d.centre[1],
-        "bottom": lambda d: -d.centre[1],
-    }[qualifier]
-    return min(dets, key=key)
-
-
-def select(dets: Sequence[Detection], qualifier: str | None, h: int, w: int) -> list[Detection]:
-    """For plural targets: all detections, or those whose centre lies in the qualified half."""
-    if qualifier in (None, "largest", "smallest"):
-        return list(dets)
-    if qualifier == "center":
-        return [pick(dets, "center", h, w)]
-    inside = {
-        "left": lambda d: d.centre[0] < w / 2,
-        "right": lambda d: d.centre[0] >= w / 2,
-        "top": lambda d: d.centre[1] < h / 2,
-        "bottom": lambda d: d.centre[1] >= h / 2,
-    }[qualifier]
-    return [d for d in dets if inside(d)]
