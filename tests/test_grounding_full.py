@@ -333,9 +333,9 @@ def test_unfound_target_raises_a_specific_grounding_error(grounder, photo):
     grounder.detector.box_threshold, saved = top, grounder.detector.box_threshold
     grounder.set_image(photo)  # drop cached detections
     try:
-        with pytest.raises(GroundingError, match=r'found no "zebra".*--click X,Y') as err:
+        with pytest.raises(GroundingError, match=r'found no "zebra".*click on it') as err:
             grounder.ground("zebra")
-        assert err.value.target == "zebra"
+        assert err.value.target == "zebra" and "--click X,Y" in err.value.message_for("cli")
     finally:
         grounder.detector.box_threshold = saved
 
