@@ -34,6 +34,7 @@ LOW_RES = 256  # the decoder's mask side
 MEAN = np.array([123.675, 116.28, 103.53], np.float32)  # RGB, 0–255 scale
 STD = np.array([58.395, 57.12, 57.375], np.float32)
 CACHE_SIZE = 4  # embeddings kept (photos in recent conversations)
+MASK_MEMORY = 64  # click masks kept for the next click's mask input
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class MiniSam:
         self._cache: OrderedDict[str, concurrent.futures.Future] = OrderedDict()
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="minisam")
+        self._clicks: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
     def _encode(self, image: np.ndarray) -> Embedding:
         t0 = time.perf_counter()
@@ -156,6 +158,22 @@ class MiniSam:
     def clear(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._clicks.clear()
+
+    def remember_clicks(
+        self, key: str, clicks: Sequence[tuple[float, float, int]], low_res: np.ndarray
+    ) -> None:
+        """Keep the (256, 256) logits chosen for ``clicks`` ((x, y, label) in order) on image ``key``."""
+        with self._lock:
+            self._clicks[(key, tuple(clicks))] = low_res
+            while len(self._clicks) > MASK_MEMORY:
+                self._clicks.popitem(last=False)
+
+    def previous_clicks_mask(self, key: str, clicks: Sequence[tuple[float, float, int]]) -> np.ndarray | None:
+        """The logits remembered for ``clicks`` without its last click (SAM's interactive loop
+        feeds them back as the mask input), or None."""
+        with self._lock:
+            return self._clicks.get((key, tuple(clicks[:-1])))
 
     def decode(
         self,
@@ -163,8 +181,13 @@ class MiniSam:
         points: Sequence[tuple[float, float]] = (),
         labels: Sequence[int] = (),
         box: Sequence[float] | None = None,
+        mask_input: np.ndarray | None = None,
     ) -> MaskCandidates:
-        """Masks for clicks (``labels`` 1 positive / 0 negative) and/or an XYXY box, image pixels."""
+        """Masks for clicks (``labels`` 1 positive / 0 negative) and/or an XYXY box, image pixels.
+
+        mask_input: (256, 256) logits of an earlier mask for the same object (SAM's iterative
+        clicks), or None.
+        """
         if len(points) != len(labels):
             raise ValueError(f"{len(points)} points but {len(labels)} labels")
         if not len(points) and box is None:
@@ -184,6 +207,9 @@ class MiniSam:
             "mask_input": np.zeros((1, 1, LOW_RES, LOW_RES), np.float32),
             "has_mask_input": np.zeros(1, np.float32),
         }
+        if mask_input is not None:
+            feed["mask_input"] = np.asarray(mask_input, np.float32).reshape(1, 1, LOW_RES, LOW_RES)
+            feed["has_mask_input"] = np.ones(1, np.float32)
         low_res, iou = self.decoder.run(None, feed)
         return MaskCandidates(low_res[0], iou[0], embedding.size)
 

