@@ -56,7 +56,9 @@ def score(case, plan: EditPlan | None, raised: bool) -> dict[str, bool]:  # noqa
     result = {name: column[name](got) == column[name](want) for name in column}
     result["command"] = got["command"] == want["command"]
     result["count"] = len(got["edits"]) == len(want["edits"])
-    flags_ok = bool(plan.changes) == case.refinement and (not case.reply or (plan.message and not plan.edits))
+    flags_ok = (bool(plan.changes) == case.refinement
+                and (not case.reply or (plan.message and not plan.edits))
+                and (not plan.edits or (plan.message is not None) == case.note))
     result["exact"] = got == want and bool(flags_ok)
     return result
 

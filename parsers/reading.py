@@ -36,10 +36,12 @@ _NEGATABLE = _rx(rf"^{voc.NEGATABLE}(?= |$)")
 _PREFIXES = [(_rx(rf"^(?:{src})(?= |$)"), kind, actions) for src, kind, actions in voc.PREFIXES]
 _SUFFIX_TABLE = [(_rx(src), actions) for src, actions in voc.SUFFIXES.items()]
 _SUFFIX_ALT = voc.alt(voc.SUFFIXES)
-_SUFFIX = _rx(rf"(?:^|(?<=\s))(?:(?:to be|to look|be|look|looking|become|to become|get) )?"
+_SUFFIX = _rx(rf"(?:^|(?<=\s))(?:(?:to be|to look|be|look|looking|become|to become|get) )?(?:more )?"
               rf"(?P<s>{_SUFFIX_ALT}|{voc.UNSUPPORTED_ADJECTIVES})$")
 _SUFFIX_ALONE = _rx(rf"(?:and )?(?:{_SUFFIX_ALT})")
 _UNSUPPORTED_ADJ = _rx(voc.UNSUPPORTED_ADJECTIVES)
+_LEADING_TABLE = [(_rx(src), actions) for src, actions in voc.LEADING_ADJECTIVES.items()]
+_LEADING_ADJ = _rx(rf"^(?P<s>{voc.alt(voc.LEADING_ADJECTIVES)}) (?P<t>(?!(?:and|or|but|with|on|in)\b).+)$")
 _UNSUPPORTED_VERB = _rx(rf"^{voc.UNSUPPORTED_VERBS}\b")
 _DEG_TABLE = [(_rx(src), actions) for src, actions in voc.DEGRADATIONS.items()]
 _NOUN_TABLE = [(_rx(src), actions) for src, actions in voc.DEGRADATION_NOUNS.items()]
@@ -56,6 +58,11 @@ _PREDICATES = [
         rf" (?P<n>{_NOUN})$"),
     _rx(rf"^(?:{_QUANT} )?(?P<n>{_NOUN})(?: {_WHERE} (?P<t>.+))?$"),
 ]
+_NOUN_LIST = _rx(rf"^(?:(?:and|or|also|as well as|plus) )?(?:(?:{_QUANT}|both|either) )?(?P<n>{_NOUN})"
+                 rf"(?: (?:{_WHERE}|off) (?P<t>.+))?$")
+_REMOVAL = _rx(rf"^{voc.REMOVE_VERBS} ")
+_PROTECT = _rx(rf"^(?:(?:but|and|while|yet|though|just) )?(?:{voc.PROTECT_VERBS} {voc.QUALITIES}"
+               rf"(?: (?:{_WHERE}|along|near|throughout) (?P<t>.+))?|{voc.GENTLER_CLAUSES})$")
 _PARTICLE = _rx(r" (?:up|out)$| (?:at all|anything|in any way)$")
 _DETERMINER = _rx(rf"^{voc.DETERMINERS} (?=\S)")
 _NP_START = _rx(r"^(?:the|a|an|my|his|her|their|our|your|this|that|these|those|all|both|every|each)\b")
@@ -88,6 +95,7 @@ class _Chunk:
     strength: float | None = None
     lead: bool = False  # the strength came before the verb: it covers the whole group
     number: bool = False  # the strength is a user-given number, not an intensity word
+    removal: bool = False  # "remove …": degradation nouns listed after it share the verb
 
 
 def _split_suffix(text: str) -> tuple[str | None, tuple[str, ...], bool]:
@@ -111,14 +119,20 @@ def _read_predicate(text: str) -> tuple[str | None, tuple[str, ...]] | None:
     return None
 
 
-def _read_chunk(raw: str, state: _Reading) -> _Chunk:
+def _read_chunk(raw: str, state: _Reading, after: _Chunk | None = None) -> _Chunk:
     text = _ONLY_INTENSITY.sub("", raw)  # "only slightly" is an intensity, not an exclusion
     if _ONLY.search(text):
         state.only, text = True, _ONLY.sub(" ", text).strip()
     text, strength, lead, is_number = _take_strength(strip_fillers(text))
     text = _JUST.sub("", strip_fillers(text))
     chunk = _Chunk(text=raw, strength=strength, lead=lead, number=is_number)
-    if m := _EXCLUDE.match(text):
+    if m := _PROTECT.match(text):  # "but keep skin texture", "without losing the grain on the border"
+        chunk.kind, chunk.target = "protect", m.group("t") or m.group("t2")
+    elif after is not None and after.removal and (m := _NOUN_LIST.match(text)):
+        # "remove noise and jpeg artifacts from the sky": the verb and the region are shared
+        chunk.kind, chunk.actions, chunk.removal = "action", _lookup(_NOUN_TABLE, m.group("n")), True
+        chunk.target = m.group("t") or ("it" if after.target else None)
+    elif m := _EXCLUDE.match(text):
         chunk.kind, chunk.target = "exclude", text[m.end():] or None
     elif not text:
         chunk.kind = "empty"
@@ -130,6 +144,7 @@ def _read_chunk(raw: str, state: _Reading) -> _Chunk:
     elif prefix := next(((p, m, k, a) for p, k, a in _PREFIXES if (m := p.match(text))), None):
         _, m, chunk.kind, chunk.actions = prefix
         rest = text[m.end():].strip()
+        chunk.removal = chunk.kind == "action" and "keep" not in chunk.actions and bool(_REMOVAL.match(text))
         if chunk.kind == "action":
             chunk.target = _strip_target_tail(rest) or None
         else:
@@ -141,6 +156,8 @@ def _read_chunk(raw: str, state: _Reading) -> _Chunk:
             chunk.strength = None  # "a bit noisy" describes the photo, it is not a strength
     elif _UNSUPPORTED_VERB.match(text):
         chunk.kind = "unsupported"
+    elif m := _LEADING_ADJ.match(text):  # "sharp eyes please", "crisper text"
+        chunk.target, chunk.suffix = m.group("t"), _lookup(_LEADING_TABLE, m.group("s"))
     else:
         chunk.target, chunk.suffix, unsupported = _split_suffix(text)
         chunk.kind = "unsupported" if unsupported else "bare"
@@ -172,6 +189,8 @@ class _Reading:
     last: list[str] = field(default_factory=list)  # targets of the last clause group
     named: list[str] = field(default_factory=list)  # every target so far, for "them" / "both"
     carry: float | None = None  # a strength with nothing to attach to yet
+    strength_only: bool = False  # the message is only a strength ("with 0.5", "strongly")
+    skipped: list[str] = field(default_factory=list)  # clauses that named nothing to restore
 
 
 def clean_target(raw: str) -> tuple[str | None, tuple[str, ...]]:
@@ -257,6 +276,9 @@ def _read_group(chunks: list[_Chunk], pending: list[tuple[str, float | None]], s
     if head.kind == "unsupported":
         state.unsupported.append(head.text)
         return
+    if head.kind == "protect":
+        _protect(head, state)
+        return
     own = [c.strength for c in chunks]
     if len(chunks) > 1 and own[-1] is not None and all(s is None for s in own[:-1]):
         shared = own[-1]  # "restore the dog and the cat with 0.5": both
@@ -285,6 +307,7 @@ def _read_group(chunks: list[_Chunk], pending: list[tuple[str, float | None]], s
                                 or _NP_START.match(c.target) or _IMAGE.fullmatch(c.target))
             actions, explicit = (adjective, True) if adjective else (("restore",), False)
         if not accepted:
+            state.skipped.append(c.text)
             continue
         if not actions:
             state.unsupported.append(c.text)
@@ -305,6 +328,28 @@ def _read_group(chunks: list[_Chunk], pending: list[tuple[str, float | None]], s
             state.named = list(dict.fromkeys(state.named + targets))
 
 
+def _protect(chunk: _Chunk, state: _Reading) -> None:
+    """"keep skin texture" / "not too much": a gentler fidelity for the region, not a new region.
+
+    The region is the one named in the clause ("keep the grain on the film border"), else the last
+    one named. Its restoring edits without a strength get ``PROTECT_FIDELITY``; a strength the user
+    gave stays. A region with no edit yet gets the message's last restoring action.
+    """
+    fid = chunk.strength if chunk.strength is not None else voc.PROTECT_FIDELITY
+    targets = _resolve(chunk.target, ("restore",), state)[0] if chunk.target else (state.last or [IMAGE])
+    restoring = [item for item in state.items if item.action in voc.RESTORING]
+    for target in targets:
+        found = [item for item in restoring if item.target == target]
+        for item in found:
+            item.fidelity = fid if item.fidelity is None else item.fidelity
+        if not found:
+            action = restoring[-1].action if restoring else "restore"
+            state.items.append(_Item(target, action, fid))
+    if targets:
+        state.last = targets
+        state.named = list(dict.fromkeys(state.named + targets))
+
+
 def _read_sentence(sentence: str, state: _Reading) -> None:
     sentence = _ALL_BUT.sub(r"\1 except", _BETWEEN.sub(r"between \1 _and_", sentence))
     chunks: list[_Chunk] = []
@@ -313,7 +358,7 @@ def _read_sentence(sentence: str, state: _Reading) -> None:
         if chunks and chunks[-1].suffix and _SUFFIX_ALONE.fullmatch(raw):  # "sharp and clean"
             chunks[-1].suffix += _lookup(_SUFFIX_TABLE, raw.removeprefix("and "))
         elif raw:
-            chunks.append(_read_chunk(raw, state))
+            chunks.append(_read_chunk(raw, state, chunks[-1] if chunks else None))
     groups: list[tuple[list[_Chunk], list[tuple[str, float | None]]]] = []
     pending: list[tuple[str, float | None]] = []
     for i, c in enumerate(chunks):
@@ -345,8 +390,7 @@ def read_message(text: str) -> _Reading:
     for sentence in _SENTENCES.split(text):
         if sentence.strip():
             _read_sentence(sentence.strip(), state)
-    if not state.items and state.carry is not None:
-        state.items.append(_Item(IMAGE, "restore", state.carry))
+    state.strength_only = not state.items and state.carry is not None
     if all(item.exclusion for item in state.items):
         state.items = []  # "not bad" is not an instruction
     merged: dict[tuple[str, str], _Item] = {}

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from parsers import vocabulary as voc
 from parsers.plan import BACKGROUND, FIDELITY_MAX, FIDELITY_MIN, FIDELITY_NEUTRAL, IMAGE, Edit, EditPlan
-from parsers.reading import _NOUN, _PREFIXES, _Item, clean_target, read_message
-from parsers.text import _rx, parse_number
+from parsers.reading import _NOUN, _PREFIXES, _PROTECT, _Item, clean_target, read_message, strip_fillers
+from parsers.text import NOT_A_NUMBER, _rx, parse_number
 
 
 def _reply(message: str) -> EditPlan:
@@ -22,7 +22,7 @@ def _reply(message: str) -> EditPlan:
 _MOD = voc.alt(voc.STEP_MODIFIERS)
 _DIR = voc.alt(voc.STRONGER + voc.WEAKER)
 _STRONGER = _rx(voc.alt(voc.STRONGER))
-_NUMTOK = r"(?P<num>\S*[\d%]\S*)"
+_NUMTOK = rf"(?P<num>\S*[\d%]\S*|{NOT_A_NUMBER})"
 _STRENGTH_WORD = r"(?:(?:a )?(?:fidelity|strength) (?:of |[:=] )?)?"
 _REFINE_CLAUSES = [
     ("delta", _rx(rf"^(?:(?:make|do|go|try|apply|be|push|turn|crank|dial|tone) (?:it |that |this |them )?)?"
@@ -34,7 +34,7 @@ _REFINE_CLAUSES = [
                 r" (?P<target>.+)$")),
     ("set", _rx(rf"^(?:set|change|put|make|turn) (?P<target>.+?) (?:to|at) {_STRENGTH_WORD}{_NUMTOK}$")),
     ("set", _rx(rf"^(?:(?:use|try|set it to|set to|with|at|go with|make it|set it at) )?{_STRENGTH_WORD}"
-                r"(?P<num>[+-]?[\d.,%e]*\d[\d.,%e]*|\S*%)$")),
+                rf"(?P<num>[+-]?[\d.,%e]*\d[\d.,%e]*|\S*%|{NOT_A_NUMBER})$")),
     ("drop", _rx(r"^(?:but )?(?:not|without|drop|skip|forget(?: about)?|leave out|exclude|never mind)"
                  r" (?P<target>.+)$")),
     ("drop", _rx(r"^leave (?P<target>.+?) out$")),
@@ -183,6 +183,13 @@ class _Refinement:
         return EditPlan(edits=tuple(self.edits), changes="; ".join(self.notes))
 
 
+def apply_strength(previous: EditPlan, value: float) -> EditPlan:
+    """"strongly" / "gently" alone after a result: that strength on every restoring edit."""
+    work = _Refinement(previous)
+    work.assign(None, value)
+    return work.result(previous)
+
+
 def refine(text: str, previous: EditPlan | None, said: str = "") -> EditPlan | None:
     """The adjusted ``previous`` plan, a reply, or None when ``text`` is not a refinement.
 
@@ -194,6 +201,13 @@ def refine(text: str, previous: EditPlan | None, said: str = "") -> EditPlan | N
         kind, body = "same", m.group("rest")
     elif m := (_ALSO.match(text) or _TOO.match(text)):
         kind, body = "also", m.group("rest")
+    if previous is not None and kind != "same" and (m := _PROTECT.match(strip_fillers(body))):
+        # "but keep the skin texture" after a result: one step gentler there (or everywhere)
+        targets = _refine_targets(m.group("t") or m.group("t2")) or [None]
+        work = _Refinement(previous)
+        for target in targets:
+            work.shift(target, voc.STEP_DEFAULT)
+        return work.result(previous)
     clauses = [_refine_clause(c) for c in _REFINE_SPLIT.split(body)]
     if all(clauses):
         if previous is None and kind == "plain" and all(c[0] == "set" for c in clauses):  # type: ignore[index]

@@ -43,8 +43,8 @@ from parsers import vocabulary as voc
 from parsers.base import InstructionParser
 from parsers.plan import BACKGROUND, IMAGE, Edit, EditPlan
 from parsers.reading import _TRAIL_POLITE, _Item, clean_target, read_message, strip_fillers
-from parsers.refine import _reply, refine
-from parsers.text import _EDGE_PUNCT, _rx, normalize, parse_number
+from parsers.refine import _reply, apply_strength, refine
+from parsers.text import _EDGE_PUNCT, NOT_A_NUMBER, _rx, normalize, parse_number
 
 __all__ = ["MAX_CHARS", "RuleParser", "normalize", "parse_number", "read_message", "refine"]
 
@@ -66,6 +66,7 @@ _TEMPLATE = _rx(
 )
 _POLITE = _rx(rf"^(?:{voc.POLITE_LEAD},? )+")
 _THANKS = _rx(r"\b(?:thanks|thank you|thx|cheers|ty)\b")
+_LONE_NUMBER = _rx(rf"^(?:{voc.NUMBER_MARKER} )?(?P<num>[+-]?[0-9.,]*[0-9][0-9.,]*%?|{NOT_A_NUMBER})$")
 
 
 class RuleParser(InstructionParser):
@@ -99,9 +100,18 @@ class RuleParser(InstructionParser):
         refined = refine(bare, previous if previous and previous.edits else None, text.strip())
         if refined is not None:
             return refined
+        if m := _LONE_NUMBER.match(bare):  # "0.8", "1", "with nan": a strength for nothing yet
+            parse_number(m.group("num"))
+            return _strength_question(bare)
         reading = read_message(bare)
         if reading.items:
-            return EditPlan(edits=tuple(_to_edit(i) for i in reading.items))
+            edits = tuple(_to_edit(i) for i in reading.items)
+            skipped = [strip_fillers(t) or t for t in reading.unsupported + reading.skipped]
+            return EditPlan(edits=edits, message=_partial(edits, skipped) if skipped else None)
+        if reading.strength_only and reading.carry is not None:
+            if previous is not None and previous.edits:
+                return apply_strength(previous, reading.carry)
+            return _strength_question(bare)
         if reading.unsupported:
             request = strip_fillers(reading.unsupported[0]) or bare
             return _reply(voc.UNSUPPORTED_MESSAGE.format(request=request))
@@ -115,6 +125,20 @@ class RuleParser(InstructionParser):
         edits = (_to_edit(_Item(region, "restore", parse_number(m.group("s1").rstrip(",")))),
                  _to_edit(_Item(BACKGROUND, outer, parse_number(m.group("s2").rstrip(",")))))
         return EditPlan(edits=edits)
+
+
+def _strength_question(bare: str) -> EditPlan:
+    """A strength with no instruction and no earlier plan: ask what it is for."""
+    example = bare if bare.split()[0] in ("with", "at") or not bare[:1].isdigit() else f"with {bare}"
+    return _reply(voc.STRENGTH_ONLY_MESSAGE.format(request=bare, example=example))
+
+
+def _partial(edits: tuple[Edit, ...], skipped: list[str]) -> str:
+    """"I understood denoise face at fidelity 1.5; I did not understand “make it purple” …"."""
+    understood = ", ".join(
+        f"“{e.action} {e.target}" + ("”" if e.fidelity is None else f" at fidelity {e.fidelity:g}”")
+        for e in edits)
+    return voc.PARTIAL_MESSAGE.format(understood=understood, skipped=", ".join(f"“{t}”" for t in skipped))
 
 
 def _to_edit(item: _Item) -> Edit:

@@ -26,7 +26,9 @@ _REWRITES = [(_rx(p), r) for p, r in (
     (r"\b(it|that|there|what|here|this|who|how|where)'s\b", r"\1 is"), (r"\bi'm\b", "i am"),
     (r"\b(i|you|we|they|he|she)'d\b", r"\1 would"), (r"\b(i|you|we|they)'ll\b", r"\1 will"),
     (r"\b(i|you|we|they)'ve\b", r"\1 have"), (r"\b(you|we|they)'re\b", r"\1 are"),
-    (r"\blet's\b", "let us"), (r"&", " and "), (r"\bw/\s*", "with "),
+(r"\blet's\b", "let us"),
+    (r"\b(i|we) (?:really|truly|just|kinda|kind of|also|actually) (want|need|would|wish|hope)\b", r"\1 \2"),
+    (r"\b(super|ultra|extra)-(?=[a-z])", r"\1 "), (r"&", " and "), (r"\bw/\s*", "with "),
     (r"([0-9])\s*(?:percent|per cent|pct)\b", r"\1%"), (r"([0-9])\s+%", r"\1%"),
     (r"\s*([:=])\s*", r" \1 "), (r"\bblack and white\b", "black-and-white"),
     (r"\bsalt and pepper\b", "salt-and-pepper"), (r"\b(?:please|pls|plz|kindly)\b", " "),
@@ -45,7 +47,9 @@ def normalize(text: str) -> str:
 
 # -- strengths -------------------------------------------------------------------------------
 _NUMBER = _rx(r"[+-]?(?:[0-9]+(?:[.,][0-9]+)?|[.,][0-9]+)%?")
-_NUM_MARKED = _rx(rf"(?:^|(?<=\s)){voc.NUMBER_MARKER} (?P<num>(?=\S*[\d%])\S+)"
+#: Words people type where a number belongs; never a strength ("with nan" is malformed).
+NOT_A_NUMBER = r"[+-]?(?:nan|inf|infinity|infinite|∞)"
+_NUM_MARKED = _rx(rf"(?:^|(?<=\s)){voc.NUMBER_MARKER} (?P<num>(?=\S*[\d%])\S+|{NOT_A_NUMBER})"
                   rf"(?: (?:fidelity|strength|scale|level))?(?=$| {voc.NUMBER_FOLLOWERS}\b)")
 _NUM_LEAD = _rx(r"^(?P<num>[+-]?[0-9]*[.,]?[0-9]+%?) (?:on|for|to) ")
 _NUM_BARE = _rx(r"(?:^|(?<=\s))(?P<num>[+-]?[0-9]*[.,][0-9]+(?:[.,][0-9]+)*%?|[+-]?[0-9]+%|"
@@ -56,9 +60,17 @@ _INTENSITY_ADJ = _rx(rf"(?:^|(?<=\s))(?P<w>{voc.alt(voc.INTENSITY_ADJECTIVES)})(
                      r"denoising|deblurring|sharpening|restoration|enhancement|cleanup|clean-up|bokeh|"
                      r"blur|background blur|jpe?g artifact removal|artifact removal|deblocking|repair|"
                      r"touch|denoise|sharpen|restore|fix))")
+_DEGREE = voc.alt(voc.COMPARATIVE_DEGREES)
+_MORE_NOUN = _rx(rf"(?:^|(?<=\s))(?P<w>(?:(?P<d>{_DEGREE}) )?(?:more|extra|additional))"
+                 rf"(?= (?:of (?:the )?|some )?{voc.MORE_NOUNS}(?:\s|$))")
+_COMPARATIVE = _rx(rf"(?:^|(?<=\s))(?P<w>{_DEGREE})(?= {voc.COMPARATIVES}(?:\s|$))")
+_INTENSIFIER = _rx(rf"(?:^|(?<=\s))(?<!the )(?<!this )(?<!that )(?P<w>{voc.alt(voc.INTENSIFIERS)})"
+                   rf"(?= (?!{voc.INTENSIFIER_BLOCKERS}(?:\s|$))\S|(?<=ly)$)")
+_DEGREE_TABLE = [(_rx(words), value) for words, value in voc.COMPARATIVE_DEGREES.items()]
+_INTENSIFIER_TABLE = [(_rx(words), value) for words, value in voc.INTENSIFIERS.items()]
 _INTENSITY_TABLE = [(_rx(words), value) for words, value in voc.INTENSITY.items()]
 _INTENSITY_ADJ_TABLE = [(_rx(words), value) for words, value in voc.INTENSITY_ADJECTIVES.items()]
-_MORE_END = _rx(r"(?:^|(?<=\s))more$")
+_MORE_END = _rx(rf"(?:^|(?<=\s))(?:(?P<d>{voc.alt(voc.COMPARATIVE_DEGREES)}) )?more$")
 _SPACES = _rx(r"\s+")
 _AFTER_LEAD_NUMBER = _rx(r"^(?:on|for|to) ")
 
@@ -74,6 +86,10 @@ def parse_number(token: str) -> float:
     if token.endswith("%"):
         value = round(value / 100, 6)
     return check_fidelity(value, source=repr(token))
+
+
+def _word_value(table: list[tuple[re.Pattern[str], float]], word: str) -> float:
+    return next(value for regex, value in table if regex.fullmatch(word))
 
 
 def _cut(text: str, m: re.Match[str]) -> str:
@@ -92,13 +108,22 @@ def _take_strength(text: str) -> tuple[str, float | None, bool, bool]:
             if value is None:
                 value, lead, is_number = number, m.start() == 0, True
             text = _cut(text, m)
-    for regex, table in ((_INTENSITY, _INTENSITY_TABLE), (_INTENSITY_ADJ, _INTENSITY_ADJ_TABLE)):
+    while m := _MORE_NOUN.search(text):  # "add more bokeh", "much more sharpening"
+        if value is None:
+            degree = m.group("d")
+            value = _word_value(_DEGREE_TABLE, degree) if degree else voc.MORE_INTENSITY
+            lead = m.start() == 0
+        text = _cut(text, m)
+    for regex, table in ((_COMPARATIVE, _DEGREE_TABLE), (_INTENSITY, _INTENSITY_TABLE),
+                         (_INTENSITY_ADJ, _INTENSITY_ADJ_TABLE), (_INTENSIFIER, _INTENSIFIER_TABLE)):
         while m := regex.search(text):
             if value is None:
-                value, lead = next(v for word, v in table if word.fullmatch(m.group("w"))), m.start() == 0
+                value, lead = _word_value(table, m.group("w")), m.start() == 0
             text = _cut(text, m)
-    if value is None and (m := _MORE_END.search(text)) and text != "more":
-        value, text = voc.MORE_INTENSITY, _cut(text, m)
+    if value is None and (m := _MORE_END.search(text)) and m.start() > 0:  # "blur it even more"
+        degree = m.group("d")
+        value = _word_value(_DEGREE_TABLE, degree) if degree else voc.MORE_INTENSITY
+        text = _cut(text, m)
     if lead and is_number:
         text = _AFTER_LEAD_NUMBER.sub("", text)  # "fidelity 0.5 on the dog"
     return text, value, lead, is_number

@@ -51,6 +51,8 @@ INTENSITY: dict[str, float] = {
     "moderately": 1.0, "normally": 1.0,
     "slightly": 1.5, "a bit": 1.5, "a little": 1.5, "a little bit": 1.5, "gently": 1.5,
     "lightly": 1.5, "mildly": 1.5, "subtly": 1.5, "softly": 1.5, "a touch": 1.5, "a tad": 1.5,
+    "(?:super|really|extra|ultra) (?:gently|lightly|slightly|subtly|softly)": 1.75,
+    "(?:super|really|extra|ultra) (?:strongly|heavily|aggressively)": 0.25,
     "very slightly": 1.75, "barely": 1.75, "very gently": 1.75, "very lightly": 1.75,
     "a tiny bit": 1.75, "just a touch": 1.75, "minimally": 1.75, "very subtly": 1.75,
     # fidelity in words: high fidelity stays close to the input
@@ -59,11 +61,58 @@ INTENSITY: dict[str, float] = {
 }
 #: "more" only counts as an intensity at the end of a clause ("restore the dog more").
 MORE_INTENSITY = 0.75
+#: Intensifiers right before a verb or an adjective: "really clean up the water", "super sharp".
+#: Not before a wish ("i really want the face sharp" sets no strength).
+INTENSIFIERS: dict[str, float] = {
+    "really": 0.5, "very": 0.5, "super": 0.5, "extra": 0.5, "thoroughly": 0.5, "properly": 0.5,
+    "seriously": 0.5, "deeply": 0.5, "intensely": 0.5, "truly": 0.5,
+    "really really": 0.25, "very very": 0.25, "super duper": 0.25, "ultra": 0.25, "completely": 0.25,
+    "fully": 0.25, "totally": 0.25, "entirely": 0.25, "absolutely": 0.25, "insanely": 0.25,
+    "incredibly": 0.25, "perfectly": 0.25,
+}
+#: Words an intensifier must not precede (the intensifier then belongs to a wish or a clause).
+INTENSIFIER_BLOCKERS = (
+    r"(?:want|wanna|like|need|love|wish|hope|appreciate|would|should|must|think|mean|do|does|did|"
+    r"much|many|far|well|and|but|or|please|thanks|is|are|was|were|i|you|we|it|they|the|a|an)"
+)
+#: Comparatives: a degree word before "more …" or a comparative adjective. The degree decides
+#: ("even blurrier", "more bokeh": 0.75 like "restore the dog more"; "way sharper", "much more
+#: bokeh": 0.5; "a bit more bokeh": 1.5, like "a bit sharper").
+COMPARATIVE_DEGREES: dict[str, float] = {
+    "even": 0.75, "still": 0.75, "yet": 0.75, "even more": 0.75, "still more": 0.75,
+    "way": 0.5, "far": 0.5, "much": 0.5, "a lot": 0.5, "lots": 0.5, "considerably": 0.5,
+    "significantly": 0.5, "substantially": 0.5, "a great deal": 0.5, "loads": 0.5, "tons": 0.5,
+    "a whole lot": 0.5, "so much": 0.5, "way way": 0.25, "much much": 0.25,
+    "a bit": 1.5, "a little": 1.5, "a little bit": 1.5, "slightly": 1.5, "a tad": 1.5, "a touch": 1.5,
+    "somewhat": 1.5, "a tiny bit": 1.75, "very slightly": 1.75, "just a bit": 1.5, "just a little": 1.5,
+}
+#: Adjectives that put an action on the noun after them: "sharp eyes", "crisper text".
+LEADING_ADJECTIVES: dict[str, tuple[str, ...]] = {
+    r"sharp|sharper|crisp|crisper|in-focus|focused|tack-sharp|razor-sharp": ("deblur",),
+    r"noise-free|grain-free|noiseless|smoother": ("denoise",),
+    r"artifact-free|artefact-free|block-free": ("dejpeg",),
+    r"clearer|cleaner|restored|crystal-clear": ("restore",),
+}
+#: What "more" / "extra" can qualify as a strength: "add more bokeh", "extra sharpening on the face".
+MORE_NOUNS = (
+    r"(?:bokeh|blur|background blur|blurring|depth of field|noise reduction|denoising|noise removal|"
+    r"sharpening|sharpness|crispness|definition|focus|detail|details|clarity|restoration|enhancement|"
+    r"deblocking|artifact removal|cleanup|clean-up|clean up|smoothing)"
+)
+#: Comparative adjectives people use for the actions: "sharper", "blurrier", "more blurry".
+COMPARATIVES = (
+    r"(?:sharper|crisper|clearer|cleaner|smoother|blurrier|blurryer|softer|better|nicer|stronger|"
+    r"heavier|gentler|fresher|less (?:noisy|grainy|blurry|blurred|blocky|pixelated|soft|fuzzy|damaged)|"
+    r"more (?:\w+))"
+)
 #: Adjectives before an action noun: "a strong restoration", "light denoising".
 INTENSITY_ADJECTIVES: dict[str, float] = {
     "maximum": 0.25, "max": 0.25, "full": 0.25, "aggressive": 0.25,
     "strong": 0.5, "heavy": 0.5, "deep": 0.5,
+    "stronger": 0.75, "heavier": 0.75, "deeper": 0.75, "more thorough": 0.75, "more aggressive": 0.75,
+    "gentler": 1.25, "lighter": 1.25, "milder": 1.25, "softer": 1.25, "more subtle": 1.25,
     "moderate": 1.0, "medium": 1.0, "normal": 1.0,
+    "thorough": 0.5, "proper": 0.5, "serious": 0.5, "intense": 0.5, "big": 0.5, "major": 0.5,
     "light": 1.5, "gentle": 1.5, "mild": 1.5, "subtle": 1.5, "slight": 1.5, "soft": 1.5,
     "very light": 1.75, "very gentle": 1.75, "minimal": 1.75,
 }
@@ -105,8 +154,8 @@ WEAKER = [
 ]
 
 # -- actions ---------------------------------------------------------------------------------
-_DET = r"(?:(?:the|an?|some|all(?: the)?|any|a lot of|much|that|this|those|these) )?"
-_PREP = r"(?: (?:from|in|on|of|around|for|to|at))?"
+_DET = r"(?:(?:the|an?|some|all(?: the)?|any|a lot of|much|that|this|those|these|both|either) )?"
+_PREP = r"(?: (?:from|in|on|of|off|around|for|to|at|across|throughout))?"
 NOISE = (r"(?:salt-and-pepper noise|film grain|sensor noise|colou?r noise|noise|grain|graininess|"
          r"noisiness|speckles?)")
 BLUR = r"(?:motion blur|camera shake|blurriness|blurring|blur|softness|haze)"
@@ -122,7 +171,7 @@ _INCREASE = r"(?:increase|improve|boost|add|enhance|more|restore|bring back|reco
 #: comes from an adjective after the target: "make the dog clear"), "keep" (like make, but
 #: with no adjective it means keep: "leave the rest", "keep the sky as is").
 PREFIXES: list[tuple[str, str, tuple[str, ...]]] = [
-    (rf"(?:add|apply|put|keep|preserve|retain|maintain|leave) {_DET}(?:an? )?(?:nice )?"
+    (rf"(?:(?:add|apply|put|keep|preserve|retain|maintain|leave|give it) )?{_DET}(?:an? )?(?:nice )?"
      rf"(?:bokeh blur|bokeh effect|bokeh|background blur|blurred background|depth of field|blur)"
      r"(?: (?:of|in|on|to|behind|for))?", "action", ("bokeh",)),
     (rf"{_REMOVE} {_DET}{NOISE}{_PREP}", "action", ("denoise",)),
@@ -153,6 +202,44 @@ PREFIXES: list[tuple[str, str, tuple[str, ...]]] = [
     (r"(?:make|get|render|turn|bring|have|want)", "make", ()),
     (r"(?:keep|leave|preserve|retain|maintain)", "keep", ()),
 ]
+#: A removal verb ("remove noise and jpeg artifacts from the sky"): the degradation nouns listed
+#: after it share the verb and the region named at the end of the list.
+REMOVE_VERBS = _REMOVE
+
+# -- protective clauses ----------------------------------------------------------------------
+#: Qualities of a region that a restoration could wash out ("keep skin texture", "preserve the
+#: film grain"). "keep QUALITY [on REGION]" is a gentler fidelity for that region, never a region.
+QUALITIES = (
+    r"(?:(?:the|its|their|his|her|my|our|your|some|some of the|a bit of|a little|all the|any|"
+    r"natural|fine|original|skin|facial|film|hair|fabric|wood|paper|analog|analogue|photographic|"
+    r"organic|surface|real|little|small|subtle|old|vintage|nice|lovely|characteristic) )*"
+    r"(?:[a-z'-]+ )?(?:textures?|grain|graininess|grain structure|details?|detail level|fine details?|"
+    r"film look|"
+    r"look|feel|character|pores|freckles|wrinkles|skin tones?|tones?|colou?rs?|sharpness|authenticity|"
+    r"realism|charm|atmosphere|mood|patina|vintage look|vintage feel|analog(?:ue)? look|film feel|"
+    r"film character|imperfections|structure|texture detail|texture details|micro-?contrast)"
+)
+PROTECT_VERBS = (
+    r"(?:keep|keeping|preserve|preserving|retain|retaining|maintain|maintaining|protect|protecting|"
+    r"save|saving|hold on to|respect|respecting|leave|leaving|(?:do not|never|without|not) (?:lose|losing|"
+    r"remove|removing|destroy|destroying|kill|killing|erase|erasing|smooth(?:ing)?(?: out| away| over)?|"
+    r"wipe|wiping|wipe out|wiping out|flatten|flattening|ruin|ruining|touch|touching|change|changing|"
+    r"damage|damaging|get rid of|getting rid of|take away|taking away|strip|stripping))"
+)
+#: Clauses that ask for a gentler hand on the last region without naming a quality.
+GENTLER_CLAUSES = (
+    r"(?:not too (?:much|strong|strongly|hard|aggressive|aggressively|heavy|heavily|far|intense)|"
+    r"(?:do not|without|never) overdo(?:ing)? (?:it|that|them)|(?:do not|without|never) "
+    r"over-?(?:smooth|sharpen|process|do|cook)(?:ing)?(?: (?:it|that|them))?|go easy(?: on (?:it|them))?|"
+    r"easy on (?:it|them)|(?:but )?go easy on (?P<t2>.+)|"
+    r"keep (?:it|them) (?:looking )?(?:natural|realistic|subtle|believable)(?:-looking)?|"
+    r"without making (?:it|them) (?:look )?(?:fake|plastic|waxy|artificial|painted|over-?processed|"
+    r"smeared|too smooth|unnatural|cartoonish)|(?:so|such) that (?:it|they) (?:still )?(?:looks?|stays?) "
+    r"natural)"
+)
+#: The fidelity a protective clause gives a region whose strength was not set (as "gently").
+PROTECT_FIDELITY = 1.5
+
 #: After "do not" / "never": any of these (or any PREFIXES verb) means keep.
 NEGATABLE = r"(?:touch|change|modify|edit|alter|process|mess with|mess up|do anything (?:to|with)|work on)"
 
@@ -249,7 +336,7 @@ NON_TARGET_WORDS = frozenset(
     "is are was were be been being am do does did can could would should will shall may might "
     "must have has had i you me we us he she they what why how who when please thanks thank "
     "hello hi hey not no yes yeah ok okay lol want like love need wish think know see feel "
-    "hate cannot wont let if".split()
+    "hate cannot wont let if undo redo reset revert".split()
 )
 
 # -- fillers and conversation ----------------------------------------------------------------
@@ -275,20 +362,61 @@ TRAIL_POLITE = (
 )
 #: At the end of a whole message these mark an addition to the previous plan ("the sky too").
 TRAIL_ADDITION = r"(?:too|as well|also|in addition)"
+#: The unedited photo, as people name it: "the original", "my first version", "the photo i uploaded".
+ORIGINAL = (
+    r"(?:the |my |your |that )?(?:very )?(?:(?:original|unedited|untouched|unprocessed|unrestored|"
+    r"initial|starting)(?: (?:image|photo|photograph|picture|pic|version|one|state|file|upload|shot|"
+    r"input|copy))?|first (?:version|state)|(?:raw|uploaded|source) (?:image|photo|picture|file|version))|"
+    r"(?:the |my )?(?:image|photo|picture|version|one|file) (?:i|we) (?:uploaded|sent(?: you)?|started with|"
+    r"gave you|began with)|(?:how|the way) it (?:was|looked)"
+    r"(?: (?:before|at first|originally|at the start))?|(?:the )?(?:very )?(?:beginning|start)|square one"
+)
+#: Everything the user changed so far: "all the changes", "every edit", "everything".
+ALL_CHANGES = (
+    r"(?:everything|all|it all|all of it|all of that|the lot|every (?:change|edit|step)|"
+    r"(?:all )?(?:the |my |your |of the |of my |these |those )?(?:changes|edits|restorations|"
+    r"adjustments|steps|modifications|fixes))(?: (?:so far|you (?:made|did)|i (?:made|asked for)|made|done))?"
+)
+#: The last change: "that", "my last edit", "the previous step".
+LAST_CHANGE = (
+    r"(?:it|that|this|(?:the|my|your|that|this) (?:last |latest |previous |most recent )?(?:change|step|"
+    r"edit|restoration|one|request|instruction|adjustment)|last (?:change|step|edit))"
+)
+#: Commands are matched against the whole message (after COMMAND_LEAD, before COMMAND_TRAIL).
+#: Reset is tried first, so "go back to the original" is a reset and "go back" an undo.
 COMMANDS: dict[str, str] = {
-    "reset": r"reset(?: (?:it|everything|all|the (?:image|photo|picture)))?|start (?:over|again|"
-             r"from scratch)|from scratch|(?:(?:go|get|take me|switch|revert|return|change it)"
-             r"(?: back)? to|back to) (?:the )?original(?: (?:image|photo|picture|version))?|"
-             r"revert (?:everything|all)|"
-             r"undo (?:everything|all(?: changes)?|all edits)|restore the original(?: (?:image|photo|"
-             r"picture|version))?|(?:show )?(?:me )?the original(?: (?:image|photo|picture|version))?|"
-             r"original|clear (?:everything|all)",
-    "redo": r"redo(?: (?:it|that|this|the last (?:change|step|edit|one)))?|go forward|step forward|"
-            r"forward|next version|(?:bring|put) it back|undo the undo|reapply(?: it| that)?",
-    "undo": r"undo(?: (?:it|that|this|the last (?:change|step|edit|one)|last (?:change|step|edit)))?|"
-            r"go back(?: one step)?|step back|back|revert(?: (?:it|that|this|the last change))?|"
-            r"(?:go |show |show me |back to )?(?:the )?previous(?: (?:version|image|photo|one|step))?|"
-            r"take (?:it|that) back|cancel(?: (?:it|that))?|roll ?back",
+    "reset": rf"(?:reset|revert|return|go back|get back|switch back|change (?:it|this|that) back|"
+             r"put (?:it|this|that|everything) back|set (?:it|this|everything) back|turn (?:it|this) back|"
+             r"take (?:me|it|us) back|bring (?:back|it back|me back)|roll (?:it |everything )?back|"
+             r"back|go|switch|jump back|start again|start|begin again)(?: (?:it|this|everything|all|"
+             rf"the (?:image|photo|picture)))?(?: (?:back|all the way back))?(?: (?:to|into|from|with))? "
+             rf"(?:{ORIGINAL})|reset(?: (?:it|this|everything|all|the (?:image|photo|picture)|"
+             rf"{ALL_CHANGES}))?|"
+             r"start (?:over|again|afresh|anew|fresh|from scratch)(?: again)?(?: (?:from scratch|"
+             r"from the (?:beginning|start|original)))?|from scratch|"
+             rf"(?:undo|revert|discard|drop|remove|clear|scrap|throw away|throw out|cancel|wipe|erase|"
+             rf"forget|lose|get rid of|reverse|roll back|ditch|delete) (?:{ALL_CHANGES})|"
+             rf"(?:(?:show|give|let)(?: me| us)? |(?:can|could|may) (?:i|we) (?:see|have|get) |i want |"
+             rf"i would like |view |display |compare (?:it )?(?:to|with) )?"
+             rf"(?:{ORIGINAL})(?: (?:again|back))?|"
+             r"restore (?:the |my )?original(?: (?:image|photo|picture|version))?|clear (?:everything|all)|"
+             r"begin again",
+    "redo": r"redo(?: (?:it|that|this|the last (?:change|step|edit|one)|(?:my|the) (?:change|edit)))?|"
+            r"go forward(?: (?:one|a) step)?|step forward|forward|next version|(?:bring|put) (?:it|that) "
+            r"back|undo the undo|undo (?:my|the|that) undo|"
+            r"reapply(?: it| that| the (?:last )?(?:change|edit))?|"
+            r"re-?do (?:the )?(?:last )?(?:change|edit)|(?:do|apply) (?:it|that) again after all",
+    "undo": rf"(?:undo|revert|cancel|roll ?back|reverse)(?: {LAST_CHANGE})?|"
+            r"(?:roll|take|put|change|turn|set) (?:it|that|this) back|"
+            r"go back(?: (?:one|a|1) (?:step|version))?(?: please)?|"
+            r"step back|(?:one|a) step back|back(?: (?:one|a) step)?|"
+            r"(?:go |switch |show |show me |back to |return to |revert to |i prefer |i preferred |"
+            r"give me |bring back )?(?:the )?(?:previous|earlier|prior)(?: (?:version|image|photo|one|"
+            r"step|result))?(?: was better)?|take (?:it|that|this) back|"
+            r"scratch that|forget (?:it|that)|(?:remove|discard|drop|ditch|lose|get rid of) (?:that|this|"
+            r"the|my) (?:last |latest |previous )?(?:change|edit|step|restoration)|"
+            r"(?:that|this|it) (?:was|is|looks) worse|"
+            r"i liked it better before|it was better before",
     "help": r"help|help me|i need help|\?+|what can you do|what can i (?:say|ask|do|type|write)|"
             r"what do you do|what are you|who are you|what is this|how does (?:this|it) work|"
             r"how (?:do|can|should) i use (?:this|it|you)|how to use(?: this| it)?|(?:show )?(?:me )?"
@@ -296,8 +424,17 @@ COMMANDS: dict[str, str] = {
             r"what are (?:the|my|your) (?:options|commands)|usage|instructions|options|"
             r"what can (?:i|you) restore|what do i (?:do|say|type)|how does this work",
 }
-COMMAND_LEAD = r"(?:(?:oops|no|nope|ugh|hmm+|ok|okay|please|hey|actually|sorry|wait|meh),? )*"
-COMMAND_TRAIL = r"(?: (?:please|pls|thanks|thank you|now))*"
+COMMAND_LEAD = (
+    r"(?:(?:oops|no|nope|ugh|hmm+|ok|okay|please|hey|actually|sorry|wait|meh|just|so|well|right|"
+    r"yeah|hm|uh|um|on second thought|(?:that|this|it) (?:looks|is|was) (?:worse|wrong|bad|awful|terrible)|"
+    r"i changed my mind|never mind|nevermind|forget it|you know what|"
+    r"can you|could you|would you|will you|can u|could u|can we|could we|let us|let me|i want to|"
+    r"i would like to|i need to|i wanna|we should|you can|maybe|go ahead and|try to|quickly|simply),? )*"
+)
+COMMAND_TRAIL = (
+    r"(?:,? (?:please|pls|thanks|thank you|now|for me|instead|then|if you can|if possible|again|"
+    r"right now|for now|quickly|i guess|already))*"
+)
 GREETINGS = (
     r"(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening)|great|nice|cool|awesome|perfect|"
     r"ok|okay|bye|goodbye|lol|wow|thanks|thank you|thx|cheers|ty)(?: there| restora| a lot| so much)?"
@@ -328,9 +465,16 @@ UNSUPPORTED_MESSAGE = (
     "keep or add background blur), so I can't do “{request}”. " + _TRY
 )
 NOTHING_TO_ADJUST_MESSAGE = (
-    "There is nothing to adjust yet: “{request}” refers to an earlier restoration. Start with an "
-    f"instruction first. {_TRY}"
+    "There is nothing to adjust yet: “{request}” refers to an earlier restoration. What should I "
+    f"restore first? {_TRY}"
 )
+STRENGTH_ONLY_MESSAGE = (
+    "“{request}” is a strength, but there is no restoration to apply it to yet. Which region should "
+    "I restore with it, and how (restore, denoise, sharpen, remove JPEG artifacts, blur)? For example "
+    "“restore the dog {example}” or “denoise everything {example}”."
+)
+#: A reply beside the plan when only part of a message was understood.
+PARTIAL_MESSAGE = "I understood {understood}; I did not understand {skipped}, so I left that out."
 TOO_LONG_MESSAGE = "That message is too long for me ({n} characters; at most {limit}). " + _TRY
 
 #: Actions that restore (a refinement's "stronger"/"weaker" adjusts these, not keep/bokeh).

@@ -4,7 +4,13 @@ Used by ``tests/test_parser.py`` (every case must pass) and ``benchmarks/parser_
 (accuracy and latency). Each edit is written ``(target, action, fidelity)``. A case expects
 either a plan (``edits`` + ``command``), an ``InstructionError`` (``error=True``), or a reply
 with no edits (``reply=True``). ``previous`` is the plan of the last restoring turn; a case with
-``refinement=True`` expects ``changes`` to be set.
+``refinement=True`` expects ``changes`` to be set; one with ``note=True`` expects a plan that also
+says which part of the message was not understood (``message`` beside the edits).
+
+The groups after REFINEMENTS (issue #22) are wording written independently of the parser's own
+phrasing: commands in ordinary words, several actions on one region, intensifiers and
+comparatives, protective clauses ("but keep skin texture"), a bare strength with nothing before
+it (a question back), non-numbers as strengths, and partly understood messages.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ class Case:
     error: bool = False
     reply: bool = False
     refinement: bool = False
+    note: bool = False
     group: str = ""
 
     @property
@@ -45,6 +52,7 @@ R, N, B, J, K, H = "restore", "denoise", "deblur", "dejpeg", "keep", "bokeh"
 IMG, BG = "image", "background"
 ERR = {"error": True}
 REPLY = {"reply": True}
+NOTE = {"note": True}
 
 TEMPLATES = _group("template", [
     ("make the dog clear with 0.5 and keep other parts clear with 1.0", [("dog", R, 0.5), (BG, R, 1.0)]),
@@ -296,7 +304,6 @@ STRENGTHS = _group("strength", [
     ("fidelity 0,5 on the dog", [("dog", R, 0.5)]),
     ("0.8 on the dog", [("dog", R, 0.8)]),
     ("set the dog to 0.3", [("dog", R, 0.3)]),
-    ("with 0.7", [(IMG, R, 0.7)]),
     ("restore the dog extremely strongly", [("dog", R, 0.25)]),
     ("restore the dog maximally", [("dog", R, 0.25)]),
     ("restore the dog as much as possible", [("dog", R, 0.25)]),
@@ -434,5 +441,197 @@ REFINEMENTS = [
     ]),
 ]
 
+# -- issue #22: wording written independently of the parser's phrasing --------------------------
+COMMAND_WORDS = [Case(text=t, command=c, group="command-words") for t, c in [
+    # reset: back to the unedited photo, or every change undone
+    ("reset it to the original", "reset"), ("return to the original image", "reset"),
+    ("switch back to the original version please", "reset"), ("could you revert everything?", "reset"),
+    ("revert all changes", "reset"), ("undo all the edits", "reset"), ("undo everything you did", "reset"),
+    ("discard every change", "reset"), ("throw away all my edits", "reset"),
+    ("let's start again from scratch", "reset"), ("take me back to the unedited photo", "reset"),
+    ("I want the original back", "reset"), ("show the original again", "reset"),
+    ("can I see the untouched photo?", "reset"), ("go back to the photo I uploaded", "reset"),
+    ("put it back the way it was", "reset"), ("back to the start", "reset"),
+    ("ok, reset everything", "reset"),
+    ("scrap all the changes", "reset"), ("hmm, let's begin again", "reset"),
+    ("actually, just give me the original photo", "reset"), ("reset all changes please", "reset"),
+    ("get rid of all the edits", "reset"), ("return to how it looked at first", "reset"),
+    ("back to square one, please", "reset"), ("I changed my mind, revert to the original picture", "reset"),
+    # undo: the last change only
+    ("undo my last change", "undo"), ("take it back", "undo"), ("scratch that", "undo"),
+    ("go back a step", "undo"), ("revert the last change", "undo"), ("cancel that edit", "undo"),
+    ("that looks worse, undo", "undo"), ("I liked it better before", "undo"),
+    ("the previous version was better", "undo"), ("one step back please", "undo"),
+    ("never mind, roll that back", "undo"), ("discard the last edit", "undo"),
+    ("could you undo that?", "undo"), ("ugh, reverse that", "undo"),
+    # redo
+    ("redo the last change", "redo"), ("actually, bring that back", "redo"),
+    ("reapply the last edit", "redo"),
+    ("go forward one step", "redo"), ("please redo it", "redo"),
+]]
+
+MULTI_ACTION = _group("multi-action", [
+    ("remove the grain and the jpeg artifacts from the water", [("water", N, None), ("water", J, None)]),
+    ("get rid of noise and compression artifacts in the sky", [("sky", N, None), ("sky", J, None)]),
+    ("reduce noise and blur on the face", [("face", N, None), ("face", B, None)]),
+    ("eliminate the noise, the blur and the blockiness from the sign",
+     [("sign", N, None), ("sign", B, None), ("sign", J, None)]),
+    ("clean the grain and the scratches off the old photo", [(IMG, N, None), (IMG, R, None)]),
+    ("remove blur and noise from the license plate",
+     [("license plate", B, None), ("license plate", N, None)]),
+    ("fix the blur and the noise on the bride's face",
+     [("bride's face", B, None), ("bride's face", N, None)]),
+    ("remove the jpeg artifacts and the noise in the background", [(BG, J, None), (BG, N, None)]),
+    ("remove noise from the lake and jpeg artifacts too", [("lake", N, None), ("lake", J, None)]),
+    ("remove noise and compression blocks from the sky and the sea",
+     [("sky", N, None), ("sky", J, None), ("sea", N, None), ("sea", J, None)]),
+    ("get rid of both grain and blockiness", [(IMG, N, None), (IMG, J, None)]),
+    ("reduce the noise and jpeg artefacts across the whole picture", [(IMG, N, None), (IMG, J, None)]),
+    ("remove noise and jpeg artifacts from the sky strongly", [("sky", N, 0.5), ("sky", J, 0.5)]),
+    ("remove scratches and noise from the portrait gently", [(IMG, R, 1.5), (IMG, N, 1.5)]),
+    ("sharpen and denoise the portrait", [(IMG, B, None), (IMG, N, None)]),
+    ("deblur and dejpeg the text", [("text", B, None), ("text", J, None)]),
+    ("denoise, deblock and sharpen the street sign",
+     [("street sign", N, None), ("street sign", J, None), ("street sign", B, None)]),
+    ("clean up and sharpen the eyes", [("eyes", R, None), ("eyes", B, None)]),
+    ("restore and sharpen the old car", [("old car", R, None), ("old car", B, None)]),
+    ("sharpen and clean up the faces", [("faces", B, None), ("faces", R, None)]),
+    ("denoise then sharpen the sky", [("sky", N, None), ("sky", B, None)]),
+    ("first denoise and then deblur the runner", [("runner", N, None), ("runner", B, None)]),
+    ("denoise and sharpen the dog strongly", [("dog", N, 0.5), ("dog", B, 0.5)]),
+    ("make the bride sharper and cleaner", [("bride", B, None), ("bride", R, None)]),
+    ("deblock and denoise the background", [(BG, J, None), (BG, N, None)]),
+    ("remove the noise and sharpen the lighthouse", [("lighthouse", N, None), ("lighthouse", B, None)]),
+    ("get rid of the blur and the grain on the cat and the dog",
+     [("cat", B, None), ("cat", N, None), ("dog", B, None), ("dog", N, None)]),
+    ("denoise and sharpen the man on the left with 0.6",
+     [("man on the left", N, 0.6), ("man on the left", B, 0.6)]),
+])
+
+INTENSIFIERS = _group("intensifier", [
+    ("really sharpen the license plate", [("license plate", B, 0.5)]),
+    ("make the eyes super crisp", [("eyes", B, 0.5)]),
+    ("thoroughly denoise the night sky", [("night sky", N, 0.5)]),
+    ("completely remove the jpeg artifacts", [(IMG, J, 0.25)]),
+    ("remove the noise from the sky completely", [("sky", N, 0.25)]),
+    ("make the text extra sharp", [("text", B, 0.5)]),
+    ("add more blur to the background", [(BG, H, 0.75)]),
+    ("make the background still blurrier", [(BG, H, 0.75)]),
+    ("blur the background even more", [(BG, H, 0.75)]),
+    ("make the face way sharper", [("face", B, 0.5)]),
+    ("make the sky far less noisy", [("sky", N, 0.5)]),
+    ("make the sign a lot more readable", [("sign", R, 0.5)]),
+    ("sharpen the face even more", [("face", B, 0.75)]),
+    ("denoise the sky a lot more", [("sky", N, 0.5)]),
+    ("make it even crisper", [(IMG, B, 0.75)]),
+    ("make the bride's dress much cleaner", [("bride's dress", R, 0.5)]),
+    ("super gently denoise the face", [("face", N, 1.75)]),
+    ("I really need the text readable", [("text", R, None)]),
+    ("I want the water super clean", [("water", R, 0.5)]),
+    ("add lots more bokeh", [(BG, H, 0.5)]),
+    ("a bit more bokeh on the background", [(BG, H, 1.5)]),
+    ("a really thorough cleanup of the photo", [(IMG, R, 0.5)]),
+    ("very sharp eyes please", [("eyes", B, 0.5)]),
+    ("properly clean up the old car", [("old car", R, 0.5)]),
+    ("totally get rid of the grain", [(IMG, N, 0.25)]),
+    ("make the waterfall really clear", [("waterfall", R, 0.5)]),
+    ("fully restore the faces", [("faces", R, 0.25)]),
+    ("really really sharpen the sign", [("sign", B, 0.25)]),
+    ("add extra sharpening to the eyes", [("eyes", B, 0.75)]),
+    ("much more denoising on the walls", [("walls", N, 0.5)]),
+    ("make the trees even more detailed", [("trees", R, 0.75)]),
+    ("make the background blurrier", [(BG, H, None)]),
+    ("make the face slightly more in focus", [("face", B, 1.5)]),
+    ("intensely denoise the shadows", [("shadows", N, 0.5)]),
+    ("a heavier denoise on the sky", [("sky", N, 0.75)]),
+    ("a lighter denoise on the sky", [("sky", N, 1.25)]),
+    ("crisp text on the sign please", [("text on the sign", B, None)]),
+    ("make the clouds ultra sharp", [("clouds", B, 0.25)]),
+])
+
+PROTECTIVE = _group("protective", [
+    ("denoise the portrait but keep the skin texture", [(IMG, N, 1.5)]),
+    ("remove the grain from the face but preserve the fine details", [("face", N, 1.5)]),
+    ("sharpen the eyes while keeping their natural look", [("eyes", B, 1.5)]),
+    ("clean up the photo without losing the film grain", [(IMG, R, 1.5)]),
+    ("restore the old photo but don't lose the film look", [(IMG, R, 1.5)]),
+    ("denoise the sky, keep the grain on the film border", [("sky", N, None), ("film border", N, 1.5)]),
+    ("keep the film grain on the edges", [("edges", R, 1.5)]),
+    ("preserve the texture of the brick wall", [("brick wall", R, 1.5)]),
+    ("denoise the wall but keep its texture", [("wall", N, 1.5)]),
+    ("reduce noise on the face but retain the pores", [("face", N, 1.5)]),
+    ("denoise the face with 0.4 but keep skin texture", [("face", N, 0.4)]),
+    ("strongly denoise the cat while preserving the fur texture", [("cat", N, 0.5)]),
+    ("denoise the face but not too much", [("face", N, 1.5)]),
+    ("sharpen the text, but don't overdo it", [("text", B, 1.5)]),
+    ("restore the faces without making them look plastic", [("faces", R, 1.5)]),
+    ("denoise the baby's face and keep it natural", [("baby's face", N, 1.5)]),
+    ("smooth the sky but keep some grain", [("sky", N, 1.5)]),
+    ("fix the scratches but keep the patina", [(IMG, R, 1.5)]),
+    ("remove jpeg artifacts from the logo while preserving the sharpness", [("logo", J, 1.5)]),
+    ("go easy on the face", [("face", R, 1.5)]),
+    ("keep the grain", [(IMG, R, 1.5)]),
+    ("clean the noise in the sky, yet preserve the grain along the film edge",
+     [("sky", N, None), ("film edge", N, 1.5)]),
+    ("preserve the wrinkles on grandma's face", [("grandma's face", R, 1.5)]),
+    ("sharpen the old sign without destroying its character", [("old sign", B, 1.5)]),
+    ("denoise the dog and the cat but keep their fur detail", [("dog", N, 1.5), ("cat", N, 1.5)]),
+    ("restore this photo, keeping the vintage feel", [(IMG, R, 1.5)]),
+    ("denoise the face gently but keep the freckles", [("face", N, 1.5)]),
+    ("remove noise from the skin without smoothing away the texture", [("skin", N, 1.5)]),
+    ("deblock the sky and keep the original colours", [("sky", J, 1.5)]),
+    ("restore the man on the right but don't remove the film grain", [("man on the right", R, 1.5)]),
+    ("keep the texture of the old wooden door, denoise the sky",
+     [("old wooden door", R, 1.5), ("sky", N, None)]),
+])
+
+_P = (("face", N, None), (BG, H, None))
+BARE_STRENGTHS = [
+    *_group("bare-strength", [
+        ("with 0.4", [], REPLY), ("0.65", [], REPLY), ("at 80%", [], REPLY), ("fidelity 0.3", [], REPLY),
+        ("strength: 1.2", [], REPLY), ("1", [], REPLY), ("0", [], REPLY), ("2", [], REPLY),
+        ("strongly", [], REPLY), ("very gently", [], REPLY), ("stronger please", [], REPLY),
+        ("even stronger", [], REPLY), ("a little gentler", [], REPLY), ("0.5 please", [], REPLY),
+        ("with .9", [], REPLY), ("slightly", [], REPLY), ("as much as possible", [], REPLY),
+        ("with 3", [], ERR), ("7", [], ERR),
+    ]),
+    *_refine(_P, [
+        ("with 0.4", [("face", N, 0.4), (BG, H, None)]),
+        ("strongly", [("face", N, 0.5), (BG, H, None)]),
+        ("very gently", [("face", N, 1.75), (BG, H, None)]),
+        ("0.65", [("face", N, 0.65), (BG, H, None)]),
+        ("but keep the skin texture", [("face", N, 1.25), (BG, H, None)]),
+        ("not too much", [("face", N, 1.25), (BG, H, None)]),
+        ("go back to the original", [], {"command": "reset"}),
+        ("undo my last change", [], {"command": "undo"}),
+        ("with nan", [], ERR),
+        ("set the face to inf", [], ERR),
+    ]),
+]
+
+NON_NUMBERS = _group("non-number", [
+    ("with nan", [], ERR), ("restore the dog with NaN", [], ERR), ("denoise the sky with inf", [], ERR),
+    ("sharpen the face at infinity", [], ERR), ("fidelity: nan", [], ERR), ("strength = -inf", [], ERR),
+    ("make the dog clear with nan and keep other parts clear with 1.0", [], ERR),
+    ("make the dog clear with 0.5 and keep other parts bokeh blur with inf", [], ERR),
+    ("with ∞", [], ERR), ("restore everything at nan%", [], ERR),
+    ("denoise the sky with a fidelity of nan", [], ERR),
+    ("nan", [], ERR), ("at inf", [], ERR), ("restore nan's portrait", [("nan's portrait", R, None)]),
+])
+
+PARTIAL = _group("partial", [
+    ("sharpen the face and make the sky purple", [("face", B, None)], NOTE),
+    ("denoise the photo and also add a hat to the dog", [(IMG, N, None)], NOTE),
+    ("restore the dog, and colorize it", [("dog", R, None)], NOTE),
+    ("remove noise from the sky and make it brighter", [("sky", N, None)], NOTE),
+    ("blur the background, rotate the photo", [(BG, H, None)], NOTE),
+    ("enhance the face and crop the image", [("face", R, None)], NOTE),
+    ("I love this picture, please sharpen the eyes", [("eyes", B, None)], NOTE),
+    ("denoise the sky and tell me a joke", [("sky", N, None)], NOTE),
+])
+
+NEW_CASES: list[Case] = [*COMMAND_WORDS, *MULTI_ACTION, *INTENSIFIERS, *PROTECTIVE, *BARE_STRENGTHS,
+                         *NON_NUMBERS, *PARTIAL]
+
 CASES: list[Case] = [*TEMPLATES, *ACTIONS, *COMBINATIONS, *EXCLUSIONS, *TARGETS, *STRENGTHS, *COMMANDS,
-                     *CHITCHAT, *REFINEMENTS]
+                     *CHITCHAT, *REFINEMENTS, *NEW_CASES]

@@ -43,8 +43,10 @@ def test_case_table(case: Case) -> None:
     assert bool(plan.changes) == case.refinement, plan.changes
     if case.reply:
         assert not plan.edits and plan.message
-    if plan.edits:
-        assert plan.message is None
+    if plan.edits:  # a message beside edits only says what was not understood
+        assert (plan.message is not None) == case.note, plan.message
+    if case.note:
+        assert plan.message.startswith("I understood ") and "I did not understand “" in plan.message
 
 
 def test_case_table_is_large_and_covers_every_kind() -> None:
