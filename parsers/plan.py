@@ -86,7 +86,9 @@ class EditPlan:
     """The parser's output. ``edits`` are applied in order; later edits win where regions overlap.
 
     message: a reply for the user when the text asked for no restoration (help, chit-chat,
-        unsupported requests) or needs a clarification. Not part of the JSON contract.
+        unsupported requests) or needs a clarification (a strength with nothing to apply it to);
+        beside edits, what part of the message was not understood ("I understood X; I did not
+        understand Y"). Not part of the JSON contract.
     changes: set when this plan refines the previous turn's plan ("stronger", "also the sky");
         says what changed, in words. Not part of the JSON contract.
     """

@@ -3,8 +3,11 @@
 A message is read in this order (the first step that applies wins):
 
 1. Empty or over-long text → no edits and a reply. Commands (the whole message): undo / redo /
-   reset / help in natural forms ("go back", "start over", "what can you do?"). Greetings and
-   thanks → a reply with example instructions.
+   reset / help, read from a small grammar in ``parsers.vocabulary`` (polite lead + verb + object
+   + trail): a verb with "the original" / "the photo i uploaded" / "all the changes" is a reset
+   ("go back to the original photo", "revert everything"), with "that" / "the last edit" an undo
+   ("take that back"). Command verbs never become region names. Greetings and thanks → a reply
+   with example instructions.
 2. InstructRestore's templates, exactly: "make {region} clear with {s1} and keep other parts
    clear with {s2}" and "... keep other parts bokeh blur with {s2}" / "... keep the bokeh blur of
    other parts with {s2}" (case-insensitive; commas, semicolons, "&", extra spaces, trailing
@@ -24,11 +27,20 @@ A message is read in this order (the first step that applies wins):
    target takes that fix ("... clean it up" → denoise). "only X" / "just X" / "leave the rest"
    add ``background: keep``; "except X" / "not X" keep X. "keep X with 0.8" (a number, no
    adjective; the form of InstructRestore's demo.sh) restores X at that fidelity.
+   Degradation nouns listed after a removal verb share it and the region named at the end
+   ("remove noise and jpeg artifacts from the sky" → denoise + dejpeg on the sky). Protective
+   clauses ("but keep skin texture", "without losing the grain on the film border", "not too
+   much") give the region they name, else the last one, a gentler fidelity (``PROTECT_FIDELITY``)
+   where the user set none; they never name a region of their own.
+5. A strength with nothing to apply it to ("with 0.5", "0.8", "strongly") → a question back; after
+   a result it sets that strength. A plan read from part of a message carries a ``message``
+   saying "I understood X; I did not understand Y".
 
 Strengths: a number after with / at / fidelity / strength / ":" / "=" (".75", "0,5", "75%",
 "1"), a trailing decimal ("restore the dog 0.5"), or an intensity word (table in
-``parsers.vocabulary``). A number that is malformed or outside [0, 2] raises
-``InstructionError``; user numbers are never clamped. "keep" edits carry no fidelity.
+``parsers.vocabulary``: adverbs, intensifiers such as "really" / "super", comparatives such as
+"even blurrier" / "add more bokeh"). A number that is malformed ("nan", "inf", "0.5.3") or outside
+[0, 2] raises ``InstructionError``; user numbers are never clamped. "keep" edits carry no fidelity.
 
 This module holds steps 1 and 2 and the order; step 3 is in ``parsers.refine``, step 4 in
 ``parsers.reading``, normalisation and strengths in ``parsers.text``.

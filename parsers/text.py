@@ -32,7 +32,7 @@ _REWRITES = [(_rx(p), r) for p, r in (
     (r"([0-9])\s*(?:percent|per cent|pct)\b", r"\1%"), (r"([0-9])\s+%", r"\1%"),
     (r"\s*([:=])\s*", r" \1 "), (r"\bblack and white\b", "black-and-white"),
     (r"\bsalt and pepper\b", "salt-and-pepper"), (r"\b(?:please|pls|plz|kindly)\b", " "),
-    (r"\s+", " "), (r"\s+([,.!?;])(?=\s|$)", r"\1"),
+    (r"\s+", " "), (r"\s+([,.!?;])(?=\s|$)", r"\1"), (r",(?: ?,)+", ","), (r"^[\s,]+", ""),
 )]
 _EDGE_PUNCT = _rx(r"^[\s.!?,;:]+|[\s.!?,;:]+$")
 
@@ -52,6 +52,8 @@ NOT_A_NUMBER = r"[+-]?(?:nan|inf|infinity|infinite|∞)"
 _NUM_MARKED = _rx(rf"(?:^|(?<=\s)){voc.NUMBER_MARKER} (?P<num>(?=\S*[\d%])\S+|{NOT_A_NUMBER})"
                   rf"(?: (?:fidelity|strength|scale|level))?(?=$| {voc.NUMBER_FOLLOWERS}\b)")
 _NUM_LEAD = _rx(r"^(?P<num>[+-]?[0-9]*[.,]?[0-9]+%?) (?:on|for|to) ")
+_NUM_MARKED_LEAD = _rx(rf"^(?:with|at|using)(?: (?:a )?(?:fidelity|strength)(?: of)?)? "
+                       rf"(?P<num>(?=\S*[\d%])\S+|{NOT_A_NUMBER}),? (?=\S)")  # "with 0.5, restore the dog"
 _NUM_BARE = _rx(r"(?:^|(?<=\s))(?P<num>[+-]?[0-9]*[.,][0-9]+(?:[.,][0-9]+)*%?|[+-]?[0-9]+%|"
                 r"[+-][0-9]+|[+-]?[0-9.]+e[+-]?[0-9]+)$")
 _INTENSITY = _rx(rf"(?:^|(?<=\s))(?<!too )(?<!so )(?<!how )(?P<w>{voc.alt(voc.INTENSITY)})"
@@ -102,7 +104,7 @@ def _take_strength(text: str) -> tuple[str, float | None, bool, bool]:
     The first number wins over intensity words; every number is validated.
     """
     value, lead, is_number = None, False, False
-    for regex in (_NUM_MARKED, _NUM_LEAD, _NUM_BARE):
+    for regex in (_NUM_MARKED, _NUM_MARKED_LEAD, _NUM_LEAD, _NUM_BARE):
         while m := regex.search(text):
             number = parse_number(m.group("num"))
             if value is None:
@@ -113,6 +115,9 @@ def _take_strength(text: str) -> tuple[str, float | None, bool, bool]:
             degree = m.group("d")
             value = _word_value(_DEGREE_TABLE, degree) if degree else voc.MORE_INTENSITY
             lead = m.start() == 0
+        text = _cut(text, m)
+    if (m := _MORE_END.search(text)) and m.group("d") and m.start() > 0:  # "the dog a little bit more"
+        value = _word_value(_DEGREE_TABLE, m.group("d")) if value is None else value
         text = _cut(text, m)
     for regex, table in ((_COMPARATIVE, _DEGREE_TABLE), (_INTENSITY, _INTENSITY_TABLE),
                          (_INTENSITY_ADJ, _INTENSITY_ADJ_TABLE), (_INTENSIFIER, _INTENSIFIER_TABLE)):

@@ -22,6 +22,12 @@ very slightly, barely, very gently, a tiny bit, just a touch, minimally,    1.75
 at low strength
 ==========================================================================  ========
 
+Intensifiers right before a verb or adjective ("really clean up", "super sharp", "thoroughly")
+count as "strongly" (0.5), the absolute ones ("completely", "fully", "ultra") as 0.25. A
+comparative takes its degree word's value ("even blurrier", "add more bokeh": 0.75; "way
+sharper", "much more bokeh": 0.5; "a bit more bokeh": 1.5); a bare comparative ("sharper")
+sets none. A protective clause ("but keep skin texture") gives 1.5 where no strength was set.
+
 Numbers always win over words, and are never clamped: a malformed number or one outside
 [0, 2] is an ``InstructionError``. Words inside a described degradation ("the sky looks a bit
 noisy") describe the photo and set no strength.
@@ -407,7 +413,7 @@ COMMANDS: dict[str, str] = {
             r"reapply(?: it| that| the (?:last )?(?:change|edit))?|"
             r"re-?do (?:the )?(?:last )?(?:change|edit)|(?:do|apply) (?:it|that) again after all",
     "undo": rf"(?:undo|revert|cancel|roll ?back|reverse)(?: {LAST_CHANGE})?|"
-            r"(?:roll|take|put|change|turn|set) (?:it|that|this) back|"
+            r"(?:roll|take) (?:it|that|this) back|"
             r"go back(?: (?:one|a|1) (?:step|version))?(?: please)?|"
             r"step back|(?:one|a) step back|back(?: (?:one|a) step)?|"
             r"(?:go |switch |show |show me |back to |return to |revert to |i prefer |i preferred |"

@@ -37,14 +37,16 @@ TEMPLATE_TEXT = st.lists(st.sampled_from(FRAGMENTS), max_size=16).map(" ".join)
 def _vocabulary_patterns() -> list[str]:
     """Every regex table of the parser's vocabulary, so fuzzing speaks the parser's words."""
     tables = [voc.INTENSITY, voc.INTENSITY_ADJECTIVES, voc.STEP_MODIFIERS, voc.SUFFIXES, voc.DEGRADATIONS,
-              voc.DEGRADATION_NOUNS, voc.TARGET_DEGRADATIONS, voc.COMMANDS.values()]
+              voc.DEGRADATION_NOUNS, voc.TARGET_DEGRADATIONS, voc.COMMANDS.values(), voc.INTENSIFIERS,
+              voc.COMPARATIVE_DEGREES, voc.LEADING_ADJECTIVES]
     patterns = [p for table in tables for p in table] + voc.STRONGER + voc.WEAKER
     patterns += [p for p, _, _ in voc.PREFIXES]
     return patterns + [
         voc.UNSUPPORTED_ADJECTIVES, voc.UNSUPPORTED_VERBS, voc.IMAGE_WORDS, voc.BACKGROUND_WORDS,
         voc.PRONOUNS_ONE, voc.PRONOUNS_MANY, voc.POLITE_LEAD, voc.CONNECTIVES, voc.TRAIL_POLITE,
         voc.TRAIL_ADDITION, voc.GREETINGS, voc.COPULA, voc.PREDICATE_ADVERBS, voc.NEGATABLE, voc.DETERMINERS,
-        voc.NUMBER_MARKER,
+        voc.NUMBER_MARKER, voc.MORE_NOUNS, voc.COMPARATIVES, voc.QUALITIES, voc.PROTECT_VERBS,
+        voc.GENTLER_CLAUSES, voc.ORIGINAL, voc.ALL_CHANGES, voc.LAST_CHANGE, voc.REMOVE_VERBS,
     ]
 
 
