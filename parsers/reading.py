@@ -20,8 +20,10 @@ _SENTENCES = _rx(r"[!?;]+|\.+(?=\s|$)")
 _CLAUSES = _rx(r"\s*(?:,(?!\d)|(?<!\d),)\s*|\s+(?:and then|and also|and|then|while|plus|as well as|"
                r"whereas)\s+|\s+(?=(?:but|except|apart from|other than|excluding|save for|without)\b)")
 _BETWEEN = _rx(r"\bbetween (\S+(?: \S+){0,3}?) and\b")
+_OUT_OF = _rx(rf"^{voc.OUT_VERBS} (?P<l>(?:(?!\b(?:out|off)\b).)+?) (?:out|off) (?:of|from) ")
 _ALL_BUT = _rx(r"\b(everything|all|the whole (?:image|photo|picture)|the (?:image|photo|picture)) "
-               r"but\b(?! not\b)")
+               r"but\b(?! not\b)(?! (?:do not|never|keep|keeping|preserve|retain|maintain|protect|leave|make|"
+               r"go|be|without|not too|try|please|i|also|just|then|sharpen|denoise|restore|remove)\b)")
 _LEAD = _rx(rf"^(?:(?:{voc.POLITE_LEAD}|{voc.CONNECTIVES}),? )+")
 _TRAIL = _rx(rf"(?: ,?(?:{voc.TRAIL_POLITE}|{voc.TRAIL_ADDITION}))+$")
 _TRAIL_POLITE = _rx(rf"(?: ,?(?:{voc.TRAIL_POLITE}))+$")
@@ -41,7 +43,8 @@ _SUFFIX = _rx(rf"(?:^|(?<=\s))(?:(?:to be|to look|be|look|looking|become|to beco
 _SUFFIX_ALONE = _rx(rf"(?:and )?(?:{_SUFFIX_ALT})")
 _UNSUPPORTED_ADJ = _rx(voc.UNSUPPORTED_ADJECTIVES)
 _LEADING_TABLE = [(_rx(src), actions) for src, actions in voc.LEADING_ADJECTIVES.items()]
-_LEADING_ADJ = _rx(rf"^(?P<s>{voc.alt(voc.LEADING_ADJECTIVES)}) (?P<t>(?!(?:and|or|but|with|on|in)\b).+)$")
+_LEADING_ADJ = _rx(rf"^(?:(?:an?|the|some) )?(?P<s>{voc.alt(voc.LEADING_ADJECTIVES)}) "
+                   r"(?P<t>(?!(?:and|or|but|with|on|in)\b).+)$")
 _UNSUPPORTED_VERB = _rx(rf"^{voc.UNSUPPORTED_VERBS}\b")
 _DEG_TABLE = [(_rx(src), actions) for src, actions in voc.DEGRADATIONS.items()]
 _NOUN_TABLE = [(_rx(src), actions) for src, actions in voc.DEGRADATION_NOUNS.items()]
@@ -61,8 +64,14 @@ _PREDICATES = [
 _NOUN_LIST = _rx(rf"^(?:(?:and|or|also|as well as|plus) )?(?:(?:{_QUANT}|both|either) )?(?P<n>{_NOUN})"
                  rf"(?: (?:{_WHERE}|off) (?P<t>.+))?$")
 _REMOVAL = _rx(rf"^{voc.REMOVE_VERBS} ")
-_PROTECT = _rx(rf"^(?:(?:but|and|while|yet|though|just) )?(?:{voc.PROTECT_VERBS} {voc.QUALITIES}"
-               rf"(?: (?:{_WHERE}|along|near|throughout) (?P<t>.+))?|{voc.GENTLER_CLAUSES})$")
+_PROTECT = _rx(rf"^(?:(?:but|and|while|yet|though|just|also|please|i want to|i would like to|try to|to|"
+               rf"make sure to|make sure you|be sure to|remember to) )*(?:{voc.PROTECT_VERBS} "
+               rf"(?P<q>{voc.QUALITIES})(?: (?:{_WHERE}|along|near|throughout) (?P<t>.+?))?|"
+               rf"{voc.GENTLER_CLAUSES})"
+               r"(?: (?:though|tho|too|as well|if possible|if you can|please))?$")
+_GIVE = _rx(rf"^(?:give|let|treat) (?P<t>.+?) (?:(?:an?|some|the) )?(?P<n>{voc.GIVE_NOUNS})$")
+_NOUN_ADJ = _rx(rf"^(?:make|have|get|i want|i would like) (?:the |your )?(?P<n>{voc.GIVE_NOUNS}) "
+                rf"(?:(?:on|of|for|in) (?P<t>.+?) )?(?P<a>{voc.alt(voc.INTENSITY_ADJECTIVES)})$")
 _PARTICLE = _rx(r" (?:up|out)$| (?:at all|anything|in any way)$")
 _DETERMINER = _rx(rf"^{voc.DETERMINERS} (?=\S)")
 _NP_START = _rx(r"^(?:the|a|an|my|his|her|their|our|your|this|that|these|those|all|both|every|each)\b")
@@ -125,9 +134,15 @@ def _read_chunk(raw: str, state: _Reading, after: _Chunk | None = None) -> _Chun
         state.only, text = True, _ONLY.sub(" ", text).strip()
     text, strength, lead, is_number = _take_strength(strip_fillers(text))
     text = _JUST.sub("", strip_fillers(text))
+    if m := _NOUN_ADJ.match(text):  # "make the bokeh stronger" → "stronger bokeh"
+        strength = _take_strength(f"{m.group('a')} {m.group('n')}")[1] if strength is None else strength
+        text = m.group("n") + (f" on {m.group('t')}" if m.group("t") else "")
+    if m := _GIVE.match(text):  # "give the background more bokeh" → "bokeh on the background"
+        text = f"{m.group('n')} on {m.group('t')}"
     chunk = _Chunk(text=raw, strength=strength, lead=lead, number=is_number)
     if m := _PROTECT.match(text):  # "but keep skin texture", "without losing the grain on the border"
         chunk.kind, chunk.target = "protect", m.group("t") or m.group("t2")
+        chunk.suffix = ("quality",) if m.group("q") else ()
     elif after is not None and after.removal and (m := _NOUN_LIST.match(text)):
         # "remove noise and jpeg artifacts from the sky": the verb and the region are shared
         chunk.kind, chunk.actions, chunk.removal = "action", _lookup(_NOUN_TABLE, m.group("n")), True
@@ -156,8 +171,9 @@ def _read_chunk(raw: str, state: _Reading, after: _Chunk | None = None) -> _Chun
             chunk.strength = None  # "a bit noisy" describes the photo, it is not a strength
     elif _UNSUPPORTED_VERB.match(text):
         chunk.kind = "unsupported"
-    elif m := _LEADING_ADJ.match(text):  # "sharp eyes please", "crisper text"
-        chunk.target, chunk.suffix = m.group("t"), _lookup(_LEADING_TABLE, m.group("s"))
+    elif (m := _LEADING_ADJ.match(text)) and (_lookup(_LEADING_TABLE, m.group("s")) != ("bokeh",)
+                                              or _BACKGROUND.fullmatch(m.group("t"))):
+        chunk.target, chunk.suffix = m.group("t"), _lookup(_LEADING_TABLE, m.group("s"))  # "sharp eyes"
     else:
         chunk.target, chunk.suffix, unsupported = _split_suffix(text)
         chunk.kind = "unsupported" if unsupported else "bare"
@@ -336,6 +352,9 @@ def _protect(chunk: _Chunk, state: _Reading) -> None:
     gave stays. A region with no edit yet gets the message's last restoring action.
     """
     fid = chunk.strength if chunk.strength is not None else voc.PROTECT_FIDELITY
+    if not chunk.target and not chunk.suffix and not state.items:
+        state.carry = fid  # "not too much" with nothing before it: a strength, not an instruction
+        return
     targets = _resolve(chunk.target, ("restore",), state)[0] if chunk.target else (state.last or [IMAGE])
     restoring = [item for item in state.items if item.action in voc.RESTORING]
     for target in targets:
@@ -352,6 +371,7 @@ def _protect(chunk: _Chunk, state: _Reading) -> None:
 
 def _read_sentence(sentence: str, state: _Reading) -> None:
     sentence = _ALL_BUT.sub(r"\1 except", _BETWEEN.sub(r"between \1 _and_", sentence))
+    sentence = _OUT_OF.sub(r"remove \g<l> from ", sentence)  # "take the noise and blur out of the sky"
     chunks: list[_Chunk] = []
     for raw in _CLAUSES.split(sentence):
         raw = raw.replace("_and_", "and").strip()

@@ -78,7 +78,9 @@ _TEMPLATE = _rx(
 )
 _POLITE = _rx(rf"^(?:{voc.POLITE_LEAD},? )+")
 _THANKS = _rx(r"\b(?:thanks|thank you|thx|cheers|ty)\b")
-_LONE_NUMBER = _rx(rf"^(?:{voc.NUMBER_MARKER} )?(?P<num>[+-]?[0-9.,]*[0-9][0-9.,]*%?|{NOT_A_NUMBER})$")
+_LONE_NUMBER = _rx(rf"^(?:(?:use|try|set it to|set to|set it at|go with|make it|apply|how about|what about|"
+                  rf"let us try|let us go with|let us use)(?: a)? )?(?:{voc.NUMBER_MARKER} )?"
+                  rf"(?P<num>[+-]?[0-9.,]*[0-9][0-9.,]*%?|{NOT_A_NUMBER})(?: (?:fidelity|strength))?$")
 
 
 class RuleParser(InstructionParser):

@@ -68,6 +68,8 @@ _MORE_NOUN = _rx(rf"(?:^|(?<=\s))(?P<w>(?:(?P<d>{_DEGREE}) )?(?:more|extra|addit
 _COMPARATIVE = _rx(rf"(?:^|(?<=\s))(?P<w>{_DEGREE})(?= {voc.COMPARATIVES}(?:\s|$))")
 _INTENSIFIER = _rx(rf"(?:^|(?<=\s))(?<!the )(?<!this )(?<!that )(?P<w>{voc.alt(voc.INTENSIFIERS)})"
                    rf"(?= (?!{voc.INTENSIFIER_BLOCKERS}(?:\s|$))\S|(?<=ly)$)")
+_AS_ADJ_AS = _rx(r"\bas (?P<a>[a-z-]+(?: [a-z-]+)?) as (?:possible|you can|it gets|it can be|can be|"
+                 r"you possibly can|it will go)\b")
 _DEGREE_TABLE = [(_rx(words), value) for words, value in voc.COMPARATIVE_DEGREES.items()]
 _INTENSIFIER_TABLE = [(_rx(words), value) for words, value in voc.INTENSIFIERS.items()]
 _INTENSITY_TABLE = [(_rx(words), value) for words, value in voc.INTENSITY.items()]
@@ -110,6 +112,9 @@ def _take_strength(text: str) -> tuple[str, float | None, bool, bool]:
             if value is None:
                 value, lead, is_number = number, m.start() == 0, True
             text = _cut(text, m)
+    if m := _AS_ADJ_AS.search(text):  # "as sharp as possible" → "sharp", the strongest words
+        value, lead = (voc.INTENSITY["extremely"], m.start() == 0) if value is None else (value, lead)
+        text = _SPACES.sub(" ", text[: m.start()] + m.group("a") + text[m.end():]).strip()
     while m := _MORE_NOUN.search(text):  # "add more bokeh", "much more sharpening"
         if value is None:
             degree = m.group("d")
@@ -125,9 +130,10 @@ def _take_strength(text: str) -> tuple[str, float | None, bool, bool]:
             if value is None:
                 value, lead = _word_value(table, m.group("w")), m.start() == 0
             text = _cut(text, m)
-    if value is None and (m := _MORE_END.search(text)) and m.start() > 0:  # "blur it even more"
+    if (m := _MORE_END.search(text)) and m.start() > 0:  # "blur it even more", "… more strongly"
         degree = m.group("d")
-        value = _word_value(_DEGREE_TABLE, degree) if degree else voc.MORE_INTENSITY
+        if value is None:
+            value = _word_value(_DEGREE_TABLE, degree) if degree else voc.MORE_INTENSITY
         text = _cut(text, m)
     if lead and is_number:
         text = _AFTER_LEAD_NUMBER.sub("", text)  # "fidelity 0.5 on the dog"

@@ -59,6 +59,9 @@ INTENSITY: dict[str, float] = {
     "lightly": 1.5, "mildly": 1.5, "subtly": 1.5, "softly": 1.5, "a touch": 1.5, "a tad": 1.5,
     "(?:super|really|extra|ultra) (?:gently|lightly|slightly|subtly|softly)": 1.75,
     "(?:super|really|extra|ultra) (?:strongly|heavily|aggressively)": 0.25,
+    "(?:really|very|super|extra) well": 0.5, "hard(?=$)": 0.5, "(?:really|very|super) hard(?=$)": 0.25,
+    "(?:be (?:gentle|careful)|go (?:easy|gently)|take it easy)(?! (?:on|with) (?!(?:it|them)\\b))"
+    "(?: (?:on|with) (?:it|them))?": 1.5,
     "very slightly": 1.75, "barely": 1.75, "very gently": 1.75, "very lightly": 1.75,
     "a tiny bit": 1.75, "just a touch": 1.75, "minimally": 1.75, "very subtly": 1.75,
     # fidelity in words: high fidelity stays close to the input
@@ -92,13 +95,21 @@ COMPARATIVE_DEGREES: dict[str, float] = {
     "a bit": 1.5, "a little": 1.5, "a little bit": 1.5, "slightly": 1.5, "a tad": 1.5, "a touch": 1.5,
     "somewhat": 1.5, "a tiny bit": 1.75, "very slightly": 1.75, "just a bit": 1.5, "just a little": 1.5,
 }
-#: Adjectives that put an action on the noun after them: "sharp eyes", "crisper text".
+#: Adjectives that put an action on the noun after them: "sharp eyes", "crisper text", "a blurrier
+#: background" (bokeh only before the background: "the blurry face" is a face to deblur).
 LEADING_ADJECTIVES: dict[str, tuple[str, ...]] = {
     r"sharp|sharper|crisp|crisper|in-focus|focused|tack-sharp|razor-sharp": ("deblur",),
+    r"blurry|blurrier|blurred|more blurred|bokeh|defocused|softer|dreamy|creamy|out-of-focus": ("bokeh",),
     r"noise-free|grain-free|noiseless|smoother": ("denoise",),
     r"artifact-free|artefact-free|block-free": ("dejpeg",),
     r"clearer|cleaner|restored|crystal-clear": ("restore",),
 }
+#: "give the background more bokeh", "give the sky a gentle denoise": the noun is the action.
+GIVE_NOUNS = (
+    r"(?:bokeh(?: effect| blur)?|background blur|blur|depth of field|denoise|denoising|noise reduction|"
+    r"sharpen|sharpening|deblur|deblurring|cleanup|clean-up|clean up|deblocking|restoration|"
+    r"touch-up|fix|repair)"
+)
 #: What "more" / "extra" can qualify as a strength: "add more bokeh", "extra sharpening on the face".
 MORE_NOUNS = (
     r"(?:bokeh|blur|background blur|blurring|depth of field|noise reduction|denoising|noise removal|"
@@ -160,7 +171,7 @@ WEAKER = [
 ]
 
 # -- actions ---------------------------------------------------------------------------------
-_DET = r"(?:(?:the|an?|some|all(?: the)?|any|a lot of|much|that|this|those|these|both|either) )?"
+_DET = r"(?:(?:both|either|all) )?(?:(?:the|an?|some|all(?: the)?|any|a lot of|much|that|this|those|these) )?"
 _PREP = r"(?: (?:from|in|on|of|off|around|for|to|at|across|throughout))?"
 NOISE = (r"(?:salt-and-pepper noise|film grain|sensor noise|colou?r noise|noise|grain|graininess|"
          r"noisiness|speckles?)")
@@ -173,17 +184,26 @@ _REMOVE = (r"(?:remove|reduce|eliminate|suppress|get rid of|take out|lessen|mini
            r"correct|undo|clean up|clean|clear up|clear)")
 _INCREASE = r"(?:increase|improve|boost|add|enhance|more|restore|bring back|recover)(?: the| some)?(?: more)?"
 
+_OUT = r"(?:get|take|clean|wipe|clear|knock|strip)"  # "get the noise out of the sky"
+
+
+def _removal(noun: str) -> str:
+    return rf"(?:{_REMOVE} {_DET}{noun}{_PREP}|{_OUT} {_DET}{noun} (?:out|off)(?: of| from)?)"
+
+
+
 #: Verbs at the start of a clause. kind: "action" (the actions are given), "make" (the action
 #: comes from an adjective after the target: "make the dog clear"), "keep" (like make, but
 #: with no adjective it means keep: "leave the rest", "keep the sky as is").
 PREFIXES: list[tuple[str, str, tuple[str, ...]]] = [
-    (rf"(?:(?:add|apply|put|keep|preserve|retain|maintain|leave|give it) )?{_DET}(?:an? )?(?:nice )?"
+    (rf"(?:(?:add|apply|put|keep|preserve|retain|maintain|leave|give it|increase|boost|strengthen|"
+     rf"intensify|amplify|deepen) )?{_DET}(?:an? )?(?:nice )?"
      rf"(?:bokeh blur|bokeh effect|bokeh|background blur|blurred background|depth of field|blur)"
      r"(?: (?:of|in|on|to|behind|for))?", "action", ("bokeh",)),
-    (rf"{_REMOVE} {_DET}{NOISE}{_PREP}", "action", ("denoise",)),
-    (rf"{_REMOVE} {_DET}{JPEG}{_PREP}", "action", ("dejpeg",)),
-    (rf"{_REMOVE} {_DET}{BLUR}{_PREP}", "action", ("deblur",)),
-    (rf"{_REMOVE} {_DET}{DAMAGE}{_PREP}", "action", ("restore",)),
+    (_removal(NOISE), "action", ("denoise",)),
+    (_removal(JPEG), "action", ("dejpeg",)),
+    (_removal(BLUR), "action", ("deblur",)),
+    (_removal(DAMAGE), "action", ("restore",)),
     (rf"(?:(?:apply|do|run|use|give it|perform|add)(?: an?| some)? )?{_DET}"
      r"(?:noise reduction|denoising|noise removal|grain removal|denoise)(?: (?:to|on|for|of|in))?",
      "action", ("denoise",)),
@@ -210,7 +230,9 @@ PREFIXES: list[tuple[str, str, tuple[str, ...]]] = [
 ]
 #: A removal verb ("remove noise and jpeg artifacts from the sky"): the degradation nouns listed
 #: after it share the verb and the region named at the end of the list.
-REMOVE_VERBS = _REMOVE
+REMOVE_VERBS = rf"(?:{_REMOVE}|{_OUT})"
+#: "get X out of Y" / "take X off Y" (read as "remove X from Y").
+OUT_VERBS = _OUT
 
 # -- protective clauses ----------------------------------------------------------------------
 #: Qualities of a region that a restoration could wash out ("keep skin texture", "preserve the
@@ -237,10 +259,13 @@ GENTLER_CLAUSES = (
     r"(?:not too (?:much|strong|strongly|hard|aggressive|aggressively|heavy|heavily|far|intense)|"
     r"(?:do not|without|never) overdo(?:ing)? (?:it|that|them)|(?:do not|without|never) "
     r"over-?(?:smooth|sharpen|process|do|cook)(?:ing)?(?: (?:it|that|them))?|go easy(?: on (?:it|them))?|"
-    r"easy on (?:it|them)|(?:but )?go easy on (?P<t2>.+)|"
-    r"keep (?:it|them) (?:looking )?(?:natural|realistic|subtle|believable)(?:-looking)?|"
-    r"without making (?:it|them) (?:look )?(?:fake|plastic|waxy|artificial|painted|over-?processed|"
-    r"smeared|too smooth|unnatural|cartoonish)|(?:so|such) that (?:it|they) (?:still )?(?:looks?|stays?) "
+    r"easy on (?:it|them)|(?:go easy|be gentle|be careful|take it easy) (?:on|with) (?P<t2>.+)|"
+    r"(?:keep|keeping|leave|leaving) (?:it|them|(?:the |its |their )?skin(?: tones?)?) (?:looking )?"
+    r"(?:natural|realistic|real|subtle|believable|authentic)(?:-looking)?|"
+    r"(?:without making|do not make|never make) (?:it|them|the skin|the face|the faces) (?:look )?(?:too )?"
+    r"(?:fake|plastic|waxy|artificial|painted|over-?processed|smeared|smooth|unnatural|cartoonish)|"
+    r"(?:do not|without|never) (?:over-?)?smooth(?:ing)?(?: out)? (?:the |their |his |her |its )?"
+    r"(?:skin|it|them)|(?:so|such) that (?:it|they) (?:still )?(?:looks?|stays?) "
     r"natural)"
 )
 #: The fidelity a protective clause gives a region whose strength was not set (as "gently").
@@ -364,18 +389,21 @@ CONNECTIVES = (
 TRAIL_POLITE = (
     r"(?:thanks|thank you|thx|for me|if you can|if possible|if you could|now|again|ok|okay|"
     r"in this photo|in the photo|in this image|in the image|in the picture|in this picture|here|"
-    r"too much to ask|with care|with great care|with a lot of care|carefully)"
+    r"too much to ask|with care|with great care|with a lot of care|carefully|nicely|"
+    r"(?<!really )(?<!very )(?<!super )(?<!extra )well)"
 )
 #: At the end of a whole message these mark an addition to the previous plan ("the sky too").
 TRAIL_ADDITION = r"(?:too|as well|also|in addition)"
 #: The unedited photo, as people name it: "the original", "my first version", "the photo i uploaded".
 ORIGINAL = (
-    r"(?:the |my |your |that )?(?:very )?(?:(?:original|unedited|untouched|unprocessed|unrestored|"
+    r"(?:the |my |your |that |its |their )?(?:very )?(?:(?:original|unedited|untouched|unprocessed|"
+    r"unrestored|"
     r"initial|starting)(?: (?:image|photo|photograph|picture|pic|version|one|state|file|upload|shot|"
     r"input|copy))?|first (?:version|state)|(?:raw|uploaded|source) (?:image|photo|picture|file|version))|"
     r"(?:the |my )?(?:image|photo|picture|version|one|file) (?:i|we) (?:uploaded|sent(?: you)?|started with|"
     r"gave you|began with)|(?:how|the way) it (?:was|looked)"
-    r"(?: (?:before|at first|originally|at the start))?|(?:the )?(?:very )?(?:beginning|start)|square one"
+    r"(?: (?:before|at first|originally|at the start))?|(?:the )?(?:very )?(?:beginning|start)|square one|"
+    r"(?:the )?defaults?(?: settings)?"
 )
 #: Everything the user changed so far: "all the changes", "every edit", "everything".
 ALL_CHANGES = (
@@ -416,7 +444,8 @@ COMMANDS: dict[str, str] = {
             r"(?:roll|take) (?:it|that|this) back|"
             r"go back(?: (?:one|a|1) (?:step|version))?(?: please)?|"
             r"step back|(?:one|a) step back|back(?: (?:one|a) step)?|"
-            r"(?:go |switch |show |show me |back to |return to |revert to |i prefer |i preferred |"
+            r"(?:(?:go|switch|get|jump|revert|return|change it|take me) back to |go |switch |show |show me |"
+            r"back to |return to |revert to |i prefer |i preferred |"
             r"give me |bring back )?(?:the )?(?:previous|earlier|prior)(?: (?:version|image|photo|one|"
             r"step|result))?(?: was better)?|take (?:it|that|this) back|"
             r"scratch that|forget (?:it|that)|(?:remove|discard|drop|ditch|lose|get rid of) (?:that|this|"
@@ -432,7 +461,9 @@ COMMANDS: dict[str, str] = {
 }
 COMMAND_LEAD = (
     r"(?:(?:oops|no|nope|ugh|hmm+|ok|okay|please|hey|actually|sorry|wait|meh|just|so|well|right|"
-    r"yeah|hm|uh|um|on second thought|(?:that|this|it) (?:looks|is|was) (?:worse|wrong|bad|awful|terrible)|"
+    r"yeah|hm|uh|um|on second thought|i do not like (?:it|that|this)(?: at all)?|i hate (?:it|that|this)|"
+    r"(?:that|this|it) is not (?:right|good|it|what i wanted)|not good|"
+    r"(?:that|this|it) (?:looks|is|was) (?:worse|wrong|bad|awful|terrible)|"
     r"i changed my mind|never mind|nevermind|forget it|you know what|"
     r"can you|could you|would you|will you|can u|could u|can we|could we|let us|let me|i want to|"
     r"i would like to|i need to|i wanna|we should|you can|maybe|go ahead and|try to|quickly|simply),? )*"

@@ -41,8 +41,11 @@ def _no_stray(words: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return words.map(lambda w: " ".join(w.split())).filter(bool)
 
 
+#: Intensity phrases that only work at the end of a clause ("denoise the sky hard") or as a clause
+#: of their own ("be gentle") are tried at the end only.
+_ANYWHERE = [w for w in voc.INTENSITY if "(?=$)" not in w and not w.startswith("(?:be ")]
 STRENGTH_WORDS = _no_stray(st.one_of(
-    _regex_words(voc.INTENSITY), st.sampled_from(sorted(voc.INTENSIFIERS)), st.sampled_from(NUMBERS)))
+    _regex_words(_ANYWHERE), st.sampled_from(sorted(voc.INTENSIFIERS)), st.sampled_from(NUMBERS)))
 TRAILING_STRENGTHS = _no_stray(st.one_of(
     _regex_words(voc.INTENSITY), st.sampled_from(NUMBERS),
     st.sampled_from(sorted(voc.COMPARATIVE_DEGREES)).map(lambda d: f"{d} more"),
