@@ -66,6 +66,8 @@ _NOUN_LIST = _rx(rf"^(?:(?:and|or|also|as well as|plus) )?(?:(?:{_QUANT}|both|ei
 _REMOVAL = _rx(rf"^{voc.REMOVE_VERBS} ")
 _PROTECT = _rx(rf"^(?:(?:but|and|while|yet|though|just|also|please|i want to|i would like to|try to|to|"
                rf"make sure to|make sure you|be sure to|remember to) )*(?:{voc.PROTECT_VERBS} "
+               rf"(?:(?:the|my|his|her|their|our|your) )?(?P<tp>[a-z]+(?: [a-z]+)?)(?:'s|') "
+               rf"(?P<qp>(?:{voc.QUALITY_MODIFIERS} )*(?:[a-z-]+ )?{voc.QUALITY_NOUNS})|{voc.PROTECT_VERBS} "
                rf"(?P<q>{voc.QUALITIES})(?: (?:{_WHERE}|along|near|throughout) (?P<t>.+?))?|"
                rf"{voc.GENTLER_CLAUSES})"
                r"(?: (?:though|tho|too|as well|if possible|if you can|please))?$")
@@ -132,7 +134,8 @@ def _read_chunk(raw: str, state: _Reading, after: _Chunk | None = None) -> _Chun
     text = _ONLY_INTENSITY.sub("", raw)  # "only slightly" is an intensity, not an exclusion
     if _ONLY.search(text):
         state.only, text = True, _ONLY.sub(" ", text).strip()
-    text, strength, lead, is_number = _take_strength(strip_fillers(text))
+    text, strength, lead, is_number, relative = _take_strength(strip_fillers(text))
+    state.relative = state.relative or relative
     text = _JUST.sub("", strip_fillers(text))
     if m := _NOUN_ADJ.match(text):  # "make the bokeh stronger" → "stronger bokeh"
         strength = _take_strength(f"{m.group('a')} {m.group('n')}")[1] if strength is None else strength
@@ -141,8 +144,8 @@ def _read_chunk(raw: str, state: _Reading, after: _Chunk | None = None) -> _Chun
         text = f"{m.group('n')} on {m.group('t')}"
     chunk = _Chunk(text=raw, strength=strength, lead=lead, number=is_number)
     if m := _PROTECT.match(text):  # "but keep skin texture", "without losing the grain on the border"
-        chunk.kind, chunk.target = "protect", m.group("t") or m.group("t2")
-        chunk.suffix = ("quality",) if m.group("q") else ()
+        chunk.kind, chunk.target = "protect", m.group("t") or m.group("t2") or m.group("tp")
+        chunk.suffix = ("quality",) if m.group("q") or m.group("qp") else ()
     elif after is not None and after.removal and (m := _NOUN_LIST.match(text)):
         # "remove noise and jpeg artifacts from the sky": the verb and the region are shared
         chunk.kind, chunk.actions, chunk.removal = "action", _lookup(_NOUN_TABLE, m.group("n")), True
@@ -206,6 +209,7 @@ class _Reading:
     named: list[str] = field(default_factory=list)  # every target so far, for "them" / "both"
     carry: float | None = None  # a strength with nothing to attach to yet
     strength_only: bool = False  # the message is only a strength ("with 0.5", "strongly")
+    relative: bool = False  # a strength came from a comparative ("even blurrier", "more bokeh")
     skipped: list[str] = field(default_factory=list)  # clauses that named nothing to restore
 
 

@@ -183,6 +183,28 @@ class _Refinement:
         return EditPlan(edits=tuple(self.edits), changes="; ".join(self.notes))
 
 
+def adjust_relative(previous: EditPlan, items: list[_Item]) -> EditPlan | None:
+    """"make the background even blurrier" after a plan that blurs it: a step on that edit.
+
+    Only when every item names an edit the previous plan already has (same target and action);
+    the step is ``RELATIVE_STEPS`` of the comparative's fresh value ("even" → 0.75 → one step
+    stronger, "a bit more" → a small step stronger).
+    None otherwise: the message is a new instruction.
+    """
+    work = _Refinement(previous)
+    found = [[i for i, e in enumerate(work.edits) if (e.target, e.action) == (item.target, item.action)]
+             for item in items]
+    if not items or not all(found):
+        return None
+    for item, indices in zip(items, found, strict=True):
+        step = voc.RELATIVE_STEPS.get(FIDELITY_NEUTRAL if item.fidelity is None else item.fidelity,
+                                      -voc.STEP_DEFAULT)
+        for i in indices:
+            base = work.edits[i].fidelity
+            work.set(i, _clamp((FIDELITY_NEUTRAL if base is None else base) + step))
+    return work.result(previous)
+
+
 def apply_strength(previous: EditPlan, value: float) -> EditPlan:
     """"strongly" / "gently" alone after a result: that strength on every restoring edit."""
     work = _Refinement(previous)
@@ -203,7 +225,7 @@ def refine(text: str, previous: EditPlan | None, said: str = "") -> EditPlan | N
         kind, body = "also", m.group("rest")
     if previous is not None and kind != "same" and (m := _PROTECT.match(strip_fillers(body))):
         # "but keep the skin texture" after a result: one step gentler there (or everywhere)
-        targets = _refine_targets(m.group("t") or m.group("t2")) or [None]
+        targets = _refine_targets(m.group("t") or m.group("t2") or m.group("tp")) or [None]
         work = _Refinement(previous)
         for target in targets:
             work.shift(target, voc.STEP_DEFAULT)

@@ -55,7 +55,7 @@ from parsers import vocabulary as voc
 from parsers.base import InstructionParser
 from parsers.plan import BACKGROUND, IMAGE, Edit, EditPlan
 from parsers.reading import _TRAIL_POLITE, _Item, clean_target, read_message, strip_fillers
-from parsers.refine import _reply, apply_strength, refine
+from parsers.refine import _reply, adjust_relative, apply_strength, refine
 from parsers.text import _EDGE_PUNCT, NOT_A_NUMBER, _rx, normalize, parse_number
 
 __all__ = ["MAX_CHARS", "RuleParser", "normalize", "parse_number", "read_message", "refine"]
@@ -118,6 +118,10 @@ class RuleParser(InstructionParser):
             parse_number(m.group("num"))
             return _strength_question(bare)
         reading = read_message(bare)
+        if reading.relative and previous is not None and previous.edits:
+            adjusted = adjust_relative(previous, reading.items)
+            if adjusted is not None:
+                return adjusted
         if reading.items:
             edits = tuple(_to_edit(i) for i in reading.items)
             skipped = [strip_fillers(t) or t for t in reading.unsupported + reading.skipped]

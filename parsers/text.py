@@ -100,12 +100,14 @@ def _cut(text: str, m: re.Match[str]) -> str:
     return _SPACES.sub(" ", text[: m.start()] + " " + text[m.end():]).strip()
 
 
-def _take_strength(text: str) -> tuple[str, float | None, bool, bool]:
-    """Remove strengths from a clause → (rest, fidelity, at_clause_start, is_number).
+def _take_strength(text: str) -> tuple[str, float | None, bool, bool, bool]:
+    """Remove strengths from a clause → (rest, fidelity, at_clause_start, is_number, relative).
 
-    The first number wins over intensity words; every number is validated.
+    The first number wins over intensity words; every number is validated. ``relative`` is True
+    when the strength came from a comparative ("even blurrier", "more bokeh", "sharper still"):
+    after a result it adjusts that result instead of starting a new plan.
     """
-    value, lead, is_number = None, False, False
+    value, lead, is_number, relative = None, False, False, False
     for regex in (_NUM_MARKED, _NUM_MARKED_LEAD, _NUM_LEAD, _NUM_BARE):
         while m := regex.search(text):
             number = parse_number(m.group("num"))
@@ -119,23 +121,26 @@ def _take_strength(text: str) -> tuple[str, float | None, bool, bool]:
         if value is None:
             degree = m.group("d")
             value = _word_value(_DEGREE_TABLE, degree) if degree else voc.MORE_INTENSITY
-            lead = m.start() == 0
+            lead, relative = m.start() == 0, True
         text = _cut(text, m)
     if (m := _MORE_END.search(text)) and m.group("d") and m.start() > 0:  # "the dog a little bit more"
-        value = _word_value(_DEGREE_TABLE, m.group("d")) if value is None else value
+        if value is None:
+            value, relative = _word_value(_DEGREE_TABLE, m.group("d")), True
         text = _cut(text, m)
     for regex, table in ((_COMPARATIVE, _DEGREE_TABLE), (_INTENSITY, _INTENSITY_TABLE),
                          (_INTENSITY_ADJ, _INTENSITY_ADJ_TABLE), (_INTENSIFIER, _INTENSIFIER_TABLE)):
         while m := regex.search(text):
             if value is None:
                 value, lead = _word_value(table, m.group("w")), m.start() == 0
+                relative = regex is _COMPARATIVE
             text = _cut(text, m)
     if (m := _MORE_END.search(text)) and m.start() > 0:  # "blur it even more", "… more strongly"
         degree = m.group("d")
         if value is None:
             value = _word_value(_DEGREE_TABLE, degree) if degree else voc.MORE_INTENSITY
+            relative = True
         text = _cut(text, m)
     if lead and is_number:
         text = _AFTER_LEAD_NUMBER.sub("", text)  # "fidelity 0.5 on the dog"
-    return text, value, lead, is_number
+    return text, value, lead, is_number, relative
 

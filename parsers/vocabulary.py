@@ -110,6 +110,10 @@ GIVE_NOUNS = (
     r"sharpen|sharpening|deblur|deblurring|cleanup|clean-up|clean up|deblocking|restoration|"
     r"touch-up|fix|repair)"
 )
+#: After a result, a comparative on an edit the plan already has is a step on it (the refinement
+#: steps below): the fresh value of the comparative → the step. "a bit more" is a small step
+#: stronger there, although on a fresh instruction "a bit" asks for a gentle one.
+RELATIVE_STEPS: dict[float, float] = {0.25: -0.5, 0.5: -0.5, 0.75: -0.25, 1.0: -0.25, 1.5: -0.15, 1.75: -0.1}
 #: What "more" / "extra" can qualify as a strength: "add more bokeh", "extra sharpening on the face".
 MORE_NOUNS = (
     r"(?:bokeh|blur|background blur|blurring|depth of field|noise reduction|denoising|noise removal|"
@@ -237,16 +241,18 @@ OUT_VERBS = _OUT
 # -- protective clauses ----------------------------------------------------------------------
 #: Qualities of a region that a restoration could wash out ("keep skin texture", "preserve the
 #: film grain"). "keep QUALITY [on REGION]" is a gentler fidelity for that region, never a region.
-QUALITIES = (
-    r"(?:(?:the|its|their|his|her|my|our|your|some|some of the|a bit of|a little|all the|any|"
-    r"natural|fine|original|skin|facial|film|hair|fabric|wood|paper|analog|analogue|photographic|"
-    r"organic|surface|real|little|small|subtle|old|vintage|nice|lovely|characteristic) )*"
-    r"(?:[a-z'-]+ )?(?:textures?|grain|graininess|grain structure|details?|detail level|fine details?|"
-    r"film look|"
+QUALITY_NOUNS = (
+    r"(?:textures?|grain|graininess|grain structure|details?|detail level|fine details?|film look|"
     r"look|feel|character|pores|freckles|wrinkles|skin tones?|tones?|colou?rs?|sharpness|authenticity|"
     r"realism|charm|atmosphere|mood|patina|vintage look|vintage feel|analog(?:ue)? look|film feel|"
     r"film character|imperfections|structure|texture detail|texture details|micro-?contrast)"
 )
+QUALITY_MODIFIERS = (
+    r"(?:the|its|their|his|her|my|our|your|some|some of the|a bit of|a little|all the|any|"
+    r"natural|fine|original|skin|facial|film|hair|fabric|wood|paper|analog|analogue|photographic|"
+    r"organic|surface|real|little|small|subtle|old|vintage|nice|lovely|characteristic)"
+)
+QUALITIES = rf"(?:{QUALITY_MODIFIERS} )*(?:[a-z'-]+ )?{QUALITY_NOUNS}"
 PROTECT_VERBS = (
     r"(?:keep|keeping|preserve|preserving|retain|retaining|maintain|maintaining|protect|protecting|"
     r"save|saving|hold on to|respect|respecting|leave|leaving|(?:do not|never|without|not) (?:lose|losing|"
@@ -351,7 +357,8 @@ IMAGE_WORDS = (
     r"(?:(?:whole|entire|full|complete|overall) )?(?:image|photo|photograph|picture|pic|shot|"
     r"scene|frame|snapshot|selfie|portrait)s?|whole thing|everything|all|it all|all of it|"
     r"the lot|whole|overall|every part|(?:(?:image|photo|picture|overall) )?quality|"
-    r"quality of (?:the |this |my )?(?:image|photo|picture)"
+    r"quality of (?:the |this |my )?(?:image|photo|picture)|"
+    r"(?:image|photo|picture|pic) (?:i|we) (?:uploaded|sent(?: you)?|attached|shared|gave you|just sent)"
 )
 BACKGROUND_WORDS = (
     r"(?:the )?other parts?|(?:the )?other areas?|(?:the )?other regions?|rest|the rest|"
@@ -403,6 +410,7 @@ ORIGINAL = (
     r"(?:the |my )?(?:image|photo|picture|version|one|file) (?:i|we) (?:uploaded|sent(?: you)?|started with|"
     r"gave you|began with)|(?:how|the way) it (?:was|looked)"
     r"(?: (?:before|at first|originally|at the start))?|(?:the )?(?:very )?(?:beginning|start)|square one|"
+    r"the before(?: (?:version|image|photo|picture|one|state))?|"
     r"(?:the )?defaults?(?: settings)?"
 )
 #: Everything the user changed so far: "all the changes", "every edit", "everything".
@@ -414,7 +422,8 @@ ALL_CHANGES = (
 #: The last change: "that", "my last edit", "the previous step".
 LAST_CHANGE = (
     r"(?:it|that|this|(?:the|my|your|that|this) (?:last |latest |previous |most recent )?(?:change|step|"
-    r"edit|restoration|one|request|instruction|adjustment)|last (?:change|step|edit))"
+    r"edit|restoration|one|request|instruction|adjustment|thing(?: you did)?)|last (?:change|step|edit)|"
+    r"what you (?:just )?did)"
 )
 #: Commands are matched against the whole message (after COMMAND_LEAD, before COMMAND_TRAIL).
 #: Reset is tried first, so "go back to the original" is a reset and "go back" an undo.
@@ -422,7 +431,8 @@ COMMANDS: dict[str, str] = {
     "reset": rf"(?:reset|revert|return|go back|get back|switch back|change (?:it|this|that) back|"
              r"put (?:it|this|that|everything) back|set (?:it|this|everything) back|turn (?:it|this) back|"
              r"take (?:me|it|us) back|bring (?:back|it back|me back)|roll (?:it |everything )?back|"
-             r"back|go|switch|jump back|start again|start|begin again)(?: (?:it|this|everything|all|"
+             r"back|go|switch|jump back|start again|start over|start|begin again)"
+             r"(?: (?:it|this|everything|all|"
              rf"the (?:image|photo|picture)))?(?: (?:back|all the way back))?(?: (?:to|into|from|with))? "
              rf"(?:{ORIGINAL})|reset(?: (?:it|this|everything|all|the (?:image|photo|picture)|"
              rf"{ALL_CHANGES}))?|"
@@ -430,10 +440,12 @@ COMMANDS: dict[str, str] = {
              r"from the (?:beginning|start|original)))?|from scratch|"
              rf"(?:undo|revert|discard|drop|remove|clear|scrap|throw away|throw out|cancel|wipe|erase|"
              rf"forget|lose|get rid of|reverse|roll back|ditch|delete) (?:{ALL_CHANGES})|"
-             rf"(?:(?:show|give|let)(?: me| us)? |(?:can|could|may) (?:i|we) (?:see|have|get) |i want |"
+             rf"(?:(?:show|give|let)(?: me| us)? |let (?:me|us) (?:see|have|view|look at) |"
+             rf"(?:can|could|may) (?:i|we) (?:see|have|get) |i want |"
              rf"i would like |view |display |compare (?:it )?(?:to|with) )?"
              rf"(?:{ORIGINAL})(?: (?:again|back))?|"
              r"restore (?:the |my )?original(?: (?:image|photo|picture|version))?|clear (?:everything|all)|"
+             rf"restore (?:it |this |everything |the (?:image|photo|picture) )?(?:back )?to (?:{ORIGINAL})|"
              r"begin again",
     "redo": r"redo(?: (?:it|that|this|the last (?:change|step|edit|one)|(?:my|the) (?:change|edit)))?|"
             r"go forward(?: (?:one|a) step)?|step forward|forward|next version|(?:bring|put) (?:it|that) "
@@ -441,7 +453,7 @@ COMMANDS: dict[str, str] = {
             r"reapply(?: it| that| the (?:last )?(?:change|edit))?|"
             r"re-?do (?:the )?(?:last )?(?:change|edit)|(?:do|apply) (?:it|that) again after all",
     "undo": rf"(?:undo|revert|cancel|roll ?back|reverse)(?: {LAST_CHANGE})?|"
-            r"(?:roll|take) (?:it|that|this) back|"
+            r"(?:roll|take) (?:it|that|this) back|(?:go )?back to before|"
             r"go back(?: (?:one|a|1) (?:step|version))?(?: please)?|"
             r"step back|(?:one|a) step back|back(?: (?:one|a) step)?|"
             r"(?:(?:go|switch|get|jump|revert|return|change it|take me) back to |go |switch |show |show me |"

@@ -466,6 +466,9 @@ COMMAND_WORDS = [Case(text=t, command=c, group="command-words") for t, c in [
     ("go back to the previous version", "undo"),
     ("i don't like it, undo", "undo"), ("that's not what I wanted, go back", "undo"),
     ("Return the photo to its original state", "reset"), ("reset to default", "reset"),
+    ("Can you undo the last thing you did?", "undo"), ("show me the before version", "reset"),
+    ("let me see the original image", "reset"), ("restore to original", "reset"),
+    ("start over with the original photo", "reset"), ("go back to before", "undo"),
     ("discard the last edit", "undo"),
     ("could you undo that?", "undo"), ("ugh, reverse that", "undo"),
     # redo
@@ -605,6 +608,9 @@ PROTECTIVE = _group("protective", [
     ("sharpen the face but keep it looking real", [("face", B, 1.5)]),
     ("denoise the face, go easy on it", [("face", N, 1.5)]),
     ("be gentle with the old letter", [("old letter", R, 1.5)]),
+    ("denoise the photo but keep the dog's fur texture", [(IMG, N, None), ("dog", N, 1.5)]),
+    ("restore the picture, preserve my grandfather's skin texture",
+     [(IMG, R, None), ("grandfather", R, 1.5)]),
     ("keep the texture of the old wooden door, denoise the sky",
      [("old wooden door", R, 1.5), ("sky", N, None)]),
 ])
@@ -638,6 +644,18 @@ BARE_STRENGTHS = [
     ]),
 ]
 
+# after a result, a comparative on an edit the plan already has adjusts that edit
+_Q = (("dog", R, 0.5), (BG, H, None))
+RELATIVE = _refine(_Q, [
+    ("make the background even blurrier", [("dog", R, 0.5), (BG, H, 0.75)]),
+    ("add a lot more bokeh to the background", [("dog", R, 0.5), (BG, H, 0.5)]),
+    ("restore the dog even more", [("dog", R, 0.25), (BG, H, None)]),
+    ("restore the dog a little bit more", [("dog", R, 0.35), (BG, H, None)]),
+    ("a bit more bokeh", [("dog", R, 0.5), (BG, H, 0.85)]),
+    ("and keep the dog's fur texture", [("dog", R, 0.75), (BG, H, None)]),
+    ("sharpen the dog even more", [("dog", B, 0.75)], {}),
+])
+
 NON_NUMBERS = _group("non-number", [
     ("with nan", [], ERR), ("restore the dog with NaN", [], ERR), ("denoise the sky with inf", [], ERR),
     ("sharpen the face at infinity", [], ERR), ("fidelity: nan", [], ERR), ("strength = -inf", [], ERR),
@@ -660,7 +678,7 @@ PARTIAL = _group("partial", [
 ])
 
 NEW_CASES: list[Case] = [*COMMAND_WORDS, *MULTI_ACTION, *INTENSIFIERS, *PROTECTIVE, *BARE_STRENGTHS,
-                         *NON_NUMBERS, *PARTIAL]
+                         *RELATIVE, *NON_NUMBERS, *PARTIAL]
 
 CASES: list[Case] = [*TEMPLATES, *ACTIONS, *COMBINATIONS, *EXCLUSIONS, *TARGETS, *STRENGTHS, *COMMANDS,
                      *CHITCHAT, *REFINEMENTS, *NEW_CASES]
