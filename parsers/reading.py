@@ -76,6 +76,9 @@ _NOUN_ADJ = _rx(rf"^(?:make|have|get|i want|i would like) (?:the |your )?(?P<n>{
                 rf"(?:(?:on|of|for|in) (?P<t>.+?) )?(?P<a>{voc.alt(voc.INTENSITY_ADJECTIVES)})$")
 _PARTICLE = _rx(r" (?:up|out)$| (?:at all|anything|in any way)$")
 _DETERMINER = _rx(rf"^{voc.DETERMINERS} (?=\S)")
+_TARGET_PREP = _rx(r"^(?:from|off|across|throughout|within|inside|in|on|for) "
+                   r"(?=(?:the|my|his|her|their|our|your|this|that|these|those|all|every|each) "
+                   r"(?!(?:left|right|top|bottom|middle|center|centre)\b))")
 _NP_START = _rx(r"^(?:the|a|an|my|his|her|their|our|your|this|that|these|those|all|both|every|each)\b")
 _TARGET_DEG = [(_rx(rf"^(?:{src}) (?=\S)"), actions) for src, actions in voc.TARGET_DEGRADATIONS.items()]
 _IMAGE = _rx(rf"(?:{voc.IMAGE_WORDS})")
@@ -172,8 +175,8 @@ def _read_chunk(raw: str, state: _Reading, after: _Chunk | None = None) -> _Chun
         chunk.target, chunk.hint = pred[0] or "it", pred[1]
         if not is_number:
             chunk.strength = None  # "a bit noisy" describes the photo, it is not a strength
-    elif _UNSUPPORTED_VERB.match(text):
-        chunk.kind = "unsupported"
+    elif m := _UNSUPPORTED_VERB.match(text):
+        chunk.kind, chunk.target = "unsupported", text[m.end():].strip() or None
     elif (m := _LEADING_ADJ.match(text)) and (_lookup(_LEADING_TABLE, m.group("s")) != ("bokeh",)
                                               or _BACKGROUND.fullmatch(m.group("t"))):
         chunk.target, chunk.suffix = m.group("t"), _lookup(_LEADING_TABLE, m.group("s"))  # "sharp eyes"
@@ -221,7 +224,7 @@ def clean_target(raw: str) -> tuple[str | None, tuple[str, ...]]:
     kept whole; degradation adjectives in front ("the blurry face") are dropped and returned
     as hints.
     """
-    t = strip_fillers(raw.strip(" ,.;:!?'-_*~"))
+    t = _TARGET_PREP.sub("", strip_fillers(raw.strip(" ,.;:!?'-_*~")))  # "… but only from the sky"
     for _ in range(3):
         t = _DETERMINER.sub("", t)
     hints: tuple[str, ...] = ()
@@ -293,8 +296,12 @@ def _adjective(chunks: list[_Chunk], i: int) -> tuple[tuple[str, ...], bool]:
 def _read_group(chunks: list[_Chunk], pending: list[tuple[str, float | None]], state: _Reading) -> None:
     """Items for one verb and the clauses that continue it ("restore the dog and the cat")."""
     head = chunks[0]
-    if head.kind == "unsupported":
+    if head.kind == "unsupported":  # "sharpen and brighten the face": the sharpening still applies
         state.unsupported.append(head.text)
+        targets = _resolve(head.target, ("restore",), state)[0] if pending and head.target else []
+        for target in targets:
+            for action, fid in pending:
+                _emit(state, target, action, fid)
         return
     if head.kind == "protect":
         _protect(head, state)
@@ -394,7 +401,10 @@ def _read_sentence(sentence: str, state: _Reading) -> None:
                 state.carry = c.strength
             continue
         nxt = chunks[i + 1] if i + 1 < len(chunks) else None
-        if c.kind == "action" and c.target is None and nxt is not None and nxt.kind in ("action", "make"):
+        if (c.kind == "action" and c.target is None and nxt is not None and nxt.kind in ("action", "make",
+                                                                                          "unsupported")
+                and (nxt.kind == "make" or set(nxt.actions) <= set(voc.RESTORING))
+                and set(c.actions) <= set(voc.RESTORING)):
             pending += [(a, c.strength) for a in c.actions]  # "denoise and sharpen the cat"
             continue
         head = groups[-1][0][0] if groups else None

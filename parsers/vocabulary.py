@@ -180,7 +180,8 @@ _PREP = r"(?: (?:from|in|on|of|off|around|for|to|at|across|throughout))?"
 NOISE = (r"(?:salt-and-pepper noise|film grain|sensor noise|colou?r noise|noise|grain|graininess|"
          r"noisiness|speckles?)")
 BLUR = r"(?:motion blur|camera shake|blurriness|blurring|blur|softness|haze)"
-JPEG = (r"(?:(?:jpe?g compression|jpe?g|compression)(?: artifacts?| artefacts?| noise| blocks?)?"
+JPEG = (r"(?:(?:jpe?g compression|jpe?g|compression)(?: artifacts?| artefacts?| noise| blocks?| blockiness|"
+        r" blocking| artifacting| damage| errors)?"
         r"|artifacts|artefacts|blockiness|blocking|block artifacts|pixelation|banding)")
 DAMAGE = (r"(?:scratch(?:es)?|dust|stains?|tears?|creases?|spots?|damage|cracks?|marks?|blemish(?:es)?|"
           r"specks?|scuffs?|dirt|smudges?)")

@@ -495,6 +495,11 @@ MULTI_ACTION = _group("multi-action", [
     ("get rid of both grain and blockiness", [(IMG, N, None), (IMG, J, None)]),
     ("remove both the grain and the blockiness in the clouds", [("clouds", N, None), ("clouds", J, None)]),
     ("take the noise and the blur out of the photo", [(IMG, N, None), (IMG, B, None)]),
+    ("get rid of jpeg blockiness and noise on the wall", [("wall", J, None), ("wall", N, None)]),
+    ("remove grain and blur, then add bokeh to the background",
+     [(IMG, N, None), (IMG, B, None), (BG, H, None)]),
+    ("remove noise and compression artifacts but only from the building",
+     [("building", N, None), ("building", J, None), (BG, K, None)]),
     ("reduce the noise and jpeg artefacts across the whole picture", [(IMG, N, None), (IMG, J, None)]),
     ("remove noise and jpeg artifacts from the sky strongly", [("sky", N, 0.5), ("sky", J, 0.5)]),
     ("remove scratches and noise from the portrait gently", [(IMG, R, 1.5), (IMG, N, 1.5)]),
@@ -675,6 +680,8 @@ PARTIAL = _group("partial", [
     ("enhance the face and crop the image", [("face", R, None)], NOTE),
     ("I love this picture, please sharpen the eyes", [("eyes", B, None)], NOTE),
     ("denoise the sky and tell me a joke", [("sky", N, None)], NOTE),
+    ("sharpen and brighten the face", [("face", B, None)], NOTE),
+    ("denoise and recolor the old car", [("old car", N, None)], NOTE),
 ])
 
 NEW_CASES: list[Case] = [*COMMAND_WORDS, *MULTI_ACTION, *INTENSIFIERS, *PROTECTIVE, *BARE_STRENGTHS,
