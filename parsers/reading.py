@@ -71,9 +71,19 @@ _PROTECT = _rx(rf"^(?:(?:but|and|while|yet|though|just|also|please|i want to|i w
                rf"(?P<q>{voc.QUALITIES})(?: (?:{_WHERE}|along|near|throughout) (?P<t>.+?))?|"
                rf"{voc.GENTLER_CLAUSES})"
                r"(?: (?:though|tho|too|as well|if possible|if you can|please))?$")
+_ACTION_NOUN = voc.alt(voc.ACTION_NOUNS)
+_ACTION_NOUN_TABLE = [(_rx(src), actions) for src, actions in voc.ACTION_NOUNS.items()]
+_RAISE_TABLE = [(_rx(src), value) for src, value in voc.RAISE_VERBS.items()]
+_RAISE_VERB = voc.alt(voc.RAISE_VERBS)
+_PARTICLE_VERB = r"(?:turn|crank|bump|pump|dial|ramp|jack|step|push|kick|max)"
+_RAISE = _rx(rf"^(?:(?P<v>{_RAISE_VERB}) (?:the |some |a bit of |your )?(?P<n>{_ACTION_NOUN})|"
+             rf"(?P<v2>{_PARTICLE_VERB}) (?:the |your )?(?P<n2>{_ACTION_NOUN}) (?P<p>up|out))"
+             rf"(?: (?:on|of|for|in|to|at|across) (?P<t>.+))?$")
+_NOUN_ON = _rx(rf"^(?:(?:an?|some|the) )?(?P<n>{_ACTION_NOUN}) (?:on|for|to|in|of|across) (?P<t>.+)$")
 _GIVE = _rx(rf"^(?:give|let|treat) (?P<t>.+?) (?:(?:an?|some|the) )?(?P<n>{voc.GIVE_NOUNS})$")
 _NOUN_ADJ = _rx(rf"^(?:make|have|get|i want|i would like) (?:the |your )?(?P<n>{voc.GIVE_NOUNS}) "
                 rf"(?:(?:on|of|for|in) (?P<t>.+?) )?(?P<a>{voc.alt(voc.INTENSITY_ADJECTIVES)})$")
+_NOUN_PHRASE = _rx(rf"^(?:{_QUANT} )?(?:{_NOUN})(?: {_WHERE} .+)?$")  # "the noise in the sky"
 _PARTICLE = _rx(r" (?:up|out)$| (?:at all|anything|in any way)$")
 _DETERMINER = _rx(rf"^{voc.DETERMINERS} (?=\S)")
 _TARGET_PREP = _rx(r"^(?:from|off|across|throughout|within|inside|in|on|for) "
@@ -146,13 +156,20 @@ def _read_chunk(raw: str, state: _Reading, after: _Chunk | None = None) -> _Chun
     if m := _GIVE.match(text):  # "give the background more bokeh" → "bokeh on the background"
         text = f"{m.group('n')} on {m.group('t')}"
     chunk = _Chunk(text=raw, strength=strength, lead=lead, number=is_number)
-    if m := _PROTECT.match(text):  # "but keep skin texture", "without losing the grain on the border"
-        chunk.kind, chunk.target = "protect", m.group("t") or m.group("t2") or m.group("tp")
-        chunk.suffix = ("quality",) if m.group("q") or m.group("qp") else ()
-    elif after is not None and after.removal and (m := _NOUN_LIST.match(text)):
+    if after is not None and after.removal and (m := _NOUN_LIST.match(text)):
         # "remove noise and jpeg artifacts from the sky": the verb and the region are shared
         chunk.kind, chunk.actions, chunk.removal = "action", _lookup(_NOUN_TABLE, m.group("n")), True
         chunk.target = m.group("t") or ("it" if after.target else None)
+    elif m := _RAISE.match(text) or _NOUN_ON.match(text):  # "crank up the sharpness on the face"
+        chunk.kind, chunk.target = "action", m.group("t")
+        chunk.actions = _lookup(_ACTION_NOUN_TABLE, m.group("n") or m.group("n2"))
+        verb = m.groupdict().get("v") or (m.groupdict().get("v2") and m.group("v2") + " " + m.group("p"))
+        if verb and chunk.strength is None:
+            chunk.strength = next((value for regex, value in _RAISE_TABLE if regex.fullmatch(verb)),
+                                  voc.MORE_INTENSITY)
+    elif m := _PROTECT.match(text):  # "but keep skin texture", "without losing the grain on the border"
+        chunk.kind, chunk.target = "protect", m.group("t") or m.group("t2") or m.group("tp")
+        chunk.suffix = ("quality",) if m.group("q") or m.group("qp") else ()
     elif m := _EXCLUDE.match(text):
         chunk.kind, chunk.target = "exclude", text[m.end():] or None
     elif not text:
@@ -173,7 +190,7 @@ def _read_chunk(raw: str, state: _Reading, after: _Chunk | None = None) -> _Chun
             chunk.kind = "unsupported" if unsupported else chunk.kind
     elif (pred := _read_predicate(text)) is not None:
         chunk.target, chunk.hint = pred[0] or "it", pred[1]
-        if not is_number:
+        if not is_number and not _NOUN_PHRASE.match(text):
             chunk.strength = None  # "a bit noisy" describes the photo, it is not a strength
     elif m := _UNSUPPORTED_VERB.match(text):
         chunk.kind, chunk.target = "unsupported", text[m.end():].strip() or None

@@ -70,6 +70,9 @@ _INTENSIFIER = _rx(rf"(?:^|(?<=\s))(?<!the )(?<!this )(?<!that )(?P<w>{voc.alt(v
                    rf"(?= (?!{voc.INTENSIFIER_BLOCKERS}(?:\s|$))\S|(?<=ly)$)")
 _AS_ADJ_AS = _rx(r"\bas (?P<a>[a-z-]+(?: [a-z-]+)?) as (?:possible|you can|it gets|it can be|can be|"
                  r"you possibly can|it will go)\b")
+_DESCRIBING = _rx(rf"(?:^|(?<=\s))(?:{voc.alt(voc.INTENSIFIERS)}|so|quite|pretty|rather) "
+                  r"(?=(?:noisy|grainy|blurry|blurred|fuzzy|blocky|pixelated|damaged|old|faded|dirty|scratched|"
+                  r"low-quality|compressed|out-of-focus|unfocused|degraded)\b)")  # "a really noisy sky"
 _DEGREE_TABLE = [(_rx(words), value) for words, value in voc.COMPARATIVE_DEGREES.items()]
 _INTENSIFIER_TABLE = [(_rx(words), value) for words, value in voc.INTENSIFIERS.items()]
 _INTENSITY_TABLE = [(_rx(words), value) for words, value in voc.INTENSITY.items()]
@@ -108,6 +111,7 @@ def _take_strength(text: str) -> tuple[str, float | None, bool, bool, bool]:
     after a result it adjusts that result instead of starting a new plan.
     """
     value, lead, is_number, relative = None, False, False, False
+    text = _DESCRIBING.sub("", text)  # an intensifier on a described degradation is no strength
     for regex in (_NUM_MARKED, _NUM_MARKED_LEAD, _NUM_LEAD, _NUM_BARE):
         while m := regex.search(text):
             number = parse_number(m.group("num"))

@@ -62,6 +62,8 @@ INTENSITY: dict[str, float] = {
     "(?:really|very|super|extra) well": 0.5, "hard(?=$)": 0.5, "(?:really|very|super) hard(?=$)": 0.25,
     "(?:be (?:gentle|careful)|go (?:easy|gently)|take it easy)(?! (?:on|with) (?!(?:it|them)\\b))"
     "(?: (?:on|with) (?:it|them))?": 1.5,
+    "(?:be|get) (?:aggressive|brutal|ruthless|merciless) (?:with|on|about)": 0.25,
+    "go (?:hard|heavy|big) on": 0.5,
     "very slightly": 1.75, "barely": 1.75, "very gently": 1.75, "very lightly": 1.75,
     "a tiny bit": 1.75, "just a touch": 1.75, "minimally": 1.75, "very subtly": 1.75,
     # fidelity in words: high fidelity stays close to the input
@@ -82,7 +84,9 @@ INTENSIFIERS: dict[str, float] = {
 #: Words an intensifier must not precede (the intensifier then belongs to a wish or a clause).
 INTENSIFIER_BLOCKERS = (
     r"(?:want|wanna|like|need|love|wish|hope|appreciate|would|should|must|think|mean|do|does|did|"
-    r"much|many|far|well|and|but|or|please|thanks|is|are|was|were|i|you|we|it|they|the|a|an)"
+    r"much|many|far|well|and|but|or|please|thanks|is|are|was|were|i|you|we|it|they|the|a|an|"
+    r"noisy|grainy|blurry|blurred|fuzzy|blocky|pixelated|damaged|old|faded|dirty|scratched|bad|"
+    r"low-quality|compressed|out-of-focus|unfocused|degraded)"
 )
 #: Comparatives: a degree word before "more …" or a comparative adjective. The degree decides
 #: ("even blurrier", "more bokeh": 0.75 like "restore the dog more"; "way sharper", "much more
@@ -110,6 +114,20 @@ GIVE_NOUNS = (
     r"sharpen|sharpening|deblur|deblurring|cleanup|clean-up|clean up|deblocking|restoration|"
     r"touch-up|fix|repair)"
 )
+#: Nouns that name an action: "more sharpness for the eyes", "crank up the denoising on the sky".
+ACTION_NOUNS: dict[str, tuple[str, ...]] = {
+    r"sharpness|focus|crispness|definition|sharpening|deblurring": ("deblur",),
+    r"clarity|details?|detail level|restoration|enhancement|cleanup|clean-up": ("restore",),
+    r"denoising|noise reduction|noise removal|grain removal|smoothing": ("denoise",),
+    r"deblocking|artifact removal|jpe?g artifact removal|artefact removal": ("dejpeg",),
+    r"bokeh(?: effect| blur)?|background blur|blur|depth of field": ("bokeh",),
+}
+#: Phrasal verbs that raise an action ("crank up the sharpness", "max out the bokeh") → fidelity.
+RAISE_VERBS: dict[str, float] = {
+    "max out|maximi[sz]e|crank all the way up": 0.25,
+    "crank up|jack up|go hard on|go heavy on|go big on|hit|pump up": 0.5,
+    "turn up|bump up|dial up|ramp up|step up|push up|kick up|up": 0.75,
+}
 #: After a result, a comparative on an edit the plan already has is a step on it (the refinement
 #: steps below): the fresh value of the comparative → the step. "a bit more" is a small step
 #: stronger there, although on a fresh instruction "a bit" asks for a gentle one.

@@ -572,6 +572,16 @@ INTENSIFIERS = _group("intensifier", [
     ("denoise the sky hard", [("sky", N, 0.5)]),
     ("give the sky a gentle denoise", [("sky", N, 1.5)]),
     ("make the denoising on the face lighter", [("face", N, 1.25)]),
+    ("crank up the sharpness on the face", [("face", B, 0.5)]),
+    ("max out the bokeh", [(BG, H, 0.25)]),
+    ("turn the denoising up on the sky", [("sky", N, 0.75)]),
+    ("go hard on the noise in the shadows", [("shadows", N, 0.5)]),
+    ("please be aggressive with the jpeg artifacts", [(IMG, J, 0.25)]),
+    ("bump up the detail on the face", [("face", R, 0.75)]),
+    ("more sharpness for the eyes", [("eyes", B, 0.75)]),
+    ("turn up the blur on the background", [(BG, H, 0.75)]),
+    ("fix the really blurry face", [("face", B, None)]),
+    ("the sky is super grainy", [("sky", N, None)]),
 ])
 
 PROTECTIVE = _group("protective", [

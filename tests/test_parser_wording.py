@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parsers import COMMANDS, EDITPLAN_SCHEMA, Edit, EditPlan, InstructionError, parse
+from parsers import EDITPLAN_SCHEMA, Edit, EditPlan, InstructionError, parse
 from parsers import vocabulary as voc
 from parsers.plan import ACTIONS
 
@@ -98,7 +98,7 @@ def test_a_comparative_degree_never_changes_the_target(target: str, adjective: s
 _COMMAND_TEXT = st.one_of([
     st.tuples(st.just(name), st.from_regex(re.compile(rf"{voc.COMMAND_LEAD}(?:{src}){voc.COMMAND_TRAIL}"),
                                            fullmatch=True))
-    for name, src in voc.COMMANDS.items()])
+    for name, src in voc.COMMANDS.items() if name != "help"])  # help's "?" is punctuation once led
 LEADS = ["", "ok, ", "hmm, ", "actually, ", "please ", "could you ", "can you please ", "let's ", "oops, ",
          "on second thought, ", "no, ", "just "]
 TRAILS = ["", " please", " now", ", thanks", "!", ".", "?", " for me", " thank you"]
@@ -143,9 +143,7 @@ def test_every_phrase_of_the_command_grammar_is_a_command(
 ) -> None:
     name, text = named
     plan = parse(text, previous)
-    assert plan.command in COMMANDS and not plan.edits, (text, plan)
-    if name != "help":
-        assert plan.command == name, (text, plan.command)
+    assert plan.command == name and not plan.edits, (text, plan)
 
 
 @PROPERTY
