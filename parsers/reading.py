@@ -18,7 +18,8 @@ from parsers.text import _rx, _take_strength
 # -- clause grammar --------------------------------------------------------------------------
 _SENTENCES = _rx(r"[!?;]+|\.+(?=\s|$)")
 _CLAUSES = _rx(r"\s*(?:,(?!\d)|(?<!\d),)\s*|\s+(?:and then|and also|and|then|while|plus|as well as|"
-               r"whereas)\s+|\s+(?=(?:but|except|apart from|other than|excluding|save for|without)\b)")
+               r"whereas)\s+|\s+(?=(?:but|except|apart from|other than|excluding|save for|without)\b)|"
+               r"\s+(?=so(?: that)? (?:it|they) (?:still )?(?:looks?|stays?|remains?)\b)")
 _BETWEEN = _rx(r"\bbetween (\S+(?: \S+){0,3}?) and\b")
 _OUT_OF = _rx(rf"^{voc.OUT_VERBS} (?P<l>(?:(?!\b(?:out|off)\b).)+?) (?:out|off) (?:of|from) ")
 _ALL_BUT = _rx(r"\b(everything|all|the whole (?:image|photo|picture)|the (?:image|photo|picture)) "
@@ -68,7 +69,8 @@ _PROTECT = _rx(rf"^(?:(?:but|and|while|yet|though|just|also|please|i want to|i w
                rf"make sure to|make sure you|be sure to|remember to) )*(?:{voc.PROTECT_VERBS} "
                rf"(?:(?:the|my|his|her|their|our|your) )?(?P<tp>[a-z]+(?: [a-z]+)?)(?:'s|') "
                rf"(?P<qp>(?:{voc.QUALITY_MODIFIERS} )*(?:[a-z-]+ )?{voc.QUALITY_NOUNS})|{voc.PROTECT_VERBS} "
-               rf"(?P<q>{voc.QUALITIES})(?: (?:{_WHERE}|along|near|throughout) (?P<t>.+?))?|"
+               rf"(?P<q>{voc.QUALITIES})(?: (?:{_WHERE}|along|near|throughout) (?P<t>.+?))?"
+               r"(?: (?:natural|intact|alive|visible|untouched|as (?:is|they are|it is)))?|"
                rf"{voc.GENTLER_CLAUSES})"
                r"(?: (?:though|tho|too|as well|if possible|if you can|please))?$")
 _ACTION_NOUN = voc.alt(voc.ACTION_NOUNS)

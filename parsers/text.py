@@ -20,7 +20,8 @@ def _rx(pattern: str) -> re.Pattern[str]:
 
 # -- normalisation ---------------------------------------------------------------------------
 _REWRITES = [(_rx(p), r) for p, r in (
-    (r"[’‘´`]", "'"), (r"[“”«»\"()\[\]{}<>]", " "), (r"\s*[\r\n]+\s*", " ; "),
+    (r"[’‘´`]", "'"), (r"[“”«»\"()\[\]{}<>]", " "),
+    (r"\s*[—–]\s*|\s+-{1,2}\s+", ", "), (r"\s*[\r\n]+\s*", " ; "),
     (r"\bwon'?t\b", "will not"), (r"\bcan'?t\b|\bcannot\b", "cannot"),
     (r"\b(do|does|did|is|are|was|were|could|would|should|have|has|must)n'?t\b", r"\1 not"),
     (r"\b(it|that|there|what|here|this|who|how|where)'s\b", r"\1 is"), (r"\bi'm\b", "i am"),

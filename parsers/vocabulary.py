@@ -290,8 +290,9 @@ GENTLER_CLAUSES = (
     r"(?:without making|do not make|never make) (?:it|them|the skin|the face|the faces) (?:look )?(?:too )?"
     r"(?:fake|plastic|waxy|artificial|painted|over-?processed|smeared|smooth|unnatural|cartoonish)|"
     r"(?:do not|without|never) (?:over-?)?smooth(?:ing)?(?: out)? (?:the |their |his |her |its )?"
-    r"(?:skin|it|them)|(?:so|such) that (?:it|they) (?:still )?(?:looks?|stays?) "
-    r"natural)"
+    r"(?:skin|it|them)|(?:so(?: that)? )?(?:it|they) (?:still )?(?:looks?|stays?|remains?) "
+    r"(?:natural|realistic|real|authentic)|(?:keep it )?(?:subtle|natural|natural-looking|realistic|"
+    r"believable))"
 )
 #: The fidelity a protective clause gives a region whose strength was not set (as "gently").
 PROTECT_FIDELITY = 1.5
