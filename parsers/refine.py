@@ -48,6 +48,10 @@ _REFINE_SPLIT = _rx(rf"\s*(?:;|,(?!\d)|(?<!\d),)\s*|\s+(?:and|but)\s+"
 _TARGET_SPLIT = _rx(r"\s*,\s*|\s+and\s+")
 _WHOLE = (None, "it", "them", IMAGE)
 _NOUN_ONLY = _rx(_NOUN)
+_ACTION_ONLY = _rx(rf"(?:(?:the|your|my) )?(?P<n>{voc.alt(voc.ACTION_NOUNS)})")  # "the bokeh", "the blur"
+_ACTION_NOUN_TABLE = [(_rx(src), actions) for src, actions in voc.ACTION_NOUNS.items()]
+#: A refinement target that names an action instead of a region: "@bokeh" = the plan's bokeh edits.
+_ACTION_MARK = "@"
 
 
 def _refine_targets(raw: str | None) -> list[str | None] | None:
@@ -56,6 +60,10 @@ def _refine_targets(raw: str | None) -> list[str | None] | None:
         return [None]
     targets: list[str | None] = []
     for part in _TARGET_SPLIT.split(raw):
+        if m := _ACTION_ONLY.fullmatch(part):  # "make the bokeh stronger": the plan's bokeh edits
+            actions = next(a for regex, a in _ACTION_NOUN_TABLE if regex.fullmatch(m.group("n")))
+            targets.append(_ACTION_MARK + actions[0])
+            continue
         target, _ = clean_target(part)
         if target is None or any(p.match(part) for p, _, _ in _PREFIXES):
             return None
@@ -102,6 +110,8 @@ class _Refinement:
         return f"{edit.target} ({edit.action})" if twice else edit.target
 
     def find(self, target: str | None, actions: tuple[str, ...]) -> list[int]:
+        if target is not None and target.startswith(_ACTION_MARK):
+            return [i for i, e in enumerate(self.edits) if e.action == target[1:]]
         chosen = [i for i, e in enumerate(self.edits) if e.action in actions]
         if target is None:
             return chosen
@@ -131,7 +141,11 @@ class _Refinement:
 
     def shift(self, target: str | None, step: float) -> None:
         found = self.find(target, voc.RESTORING)
-        if target is not None and not found:
+        if target is not None and target.startswith(_ACTION_MARK) and not found:
+            action = target[1:]
+            where = BACKGROUND if action == "bokeh" else IMAGE
+            self.insert(Edit(where, action, _clamp(FIDELITY_NEUTRAL + step)))  # type: ignore[arg-type]
+        elif target is not None and not found:
             self.insert(Edit(target, "restore", _clamp(FIDELITY_NEUTRAL + step)))
         for i in found:
             base = self.edits[i].fidelity
@@ -234,6 +248,9 @@ def refine(text: str, previous: EditPlan | None, said: str = "") -> EditPlan | N
     if all(clauses):
         if previous is None and kind == "plain" and all(c[0] == "set" for c in clauses):  # type: ignore[index]
             return None  # "0.8 on the dog" with nothing before it is a new instruction
+        if previous is None and all(t and t.startswith(_ACTION_MARK)
+                                    for c in clauses for t in c[1]):  # type: ignore[index]
+            return None  # "make the bokeh stronger" with nothing before it asks for strong bokeh
         if previous is None:
             return _reply(voc.NOTHING_TO_ADJUST_MESSAGE.format(request=said))
         work = _Refinement(previous)

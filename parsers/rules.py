@@ -78,8 +78,10 @@ _TEMPLATE = _rx(
 )
 _POLITE = _rx(rf"^(?:{voc.POLITE_LEAD},? )+")
 _THANKS = _rx(r"\b(?:thanks|thank you|thx|cheers|ty)\b")
-_LONE_NUMBER = _rx(rf"^(?:(?:use|try|set it to|set to|set it at|go with|make it|apply|how about|what about|"
-                  rf"let us try|let us go with|let us use)(?: a)? )?(?:{voc.NUMBER_MARKER} )?"
+_LONE_NUMBER = _rx(rf"^(?:(?:just|only|maybe|like|say|um|uh|hmm|ok|okay|so|then|now),? )*"
+                  rf"(?:(?:use|try|set it to|set to|set it at|go with|make it|apply|how about|what about|"
+                  rf"let us try|let us go with|let us use|do it|try it|go ahead|run it|apply it)(?: a)? )?"
+                  rf"(?:an? )?(?:{voc.NUMBER_MARKER} )?"
                   rf"(?P<num>[+-]?[0-9.,]*[0-9][0-9.,]*%?|{NOT_A_NUMBER})(?: (?:fidelity|strength))?$")
 
 

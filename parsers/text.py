@@ -66,6 +66,9 @@ _INTENSITY_ADJ = _rx(rf"(?:^|(?<=\s))(?P<w>{voc.alt(voc.INTENSITY_ADJECTIVES)})(
 _DEGREE = voc.alt(voc.COMPARATIVE_DEGREES)
 _MORE_NOUN = _rx(rf"(?:^|(?<=\s))(?P<w>(?:(?P<d>{_DEGREE}) )?(?:more|extra|additional))"
                  rf"(?= (?:of (?:the )?|some )?{voc.MORE_NOUNS}(?:\s|$))")
+_LESS_NOUN = _rx(r"(?:^|(?<=\s))less(?= (?:of (?:the )?)?(?:bokeh|background blur|sharpening|denoising|"
+                 r"noise reduction|smoothing|restoration|deblocking|blur(?= (?:on|in|of) (?:the )?"
+                 r"(?:background|bg|backdrop)))(?:\s|$))")
 _COMPARATIVE = _rx(rf"(?:^|(?<=\s))(?P<w>{_DEGREE})(?= {voc.COMPARATIVES}(?:\s|$))")
 _INTENSIFIER = _rx(rf"(?:^|(?<=\s))(?<!the )(?<!this )(?<!that )(?P<w>{voc.alt(voc.INTENSIFIERS)})"
                    rf"(?= (?!{voc.INTENSIFIER_BLOCKERS}(?:\s|$))\S|(?<=ly)$)")
@@ -74,6 +77,7 @@ _AS_ADJ_AS = _rx(r"\bas (?P<a>[a-z-]+(?: [a-z-]+)?) as (?:possible|you can|it ge
 _DESCRIBING = _rx(rf"(?:^|(?<=\s))(?:{voc.alt(voc.INTENSIFIERS)}|so|quite|pretty|rather) "
                   r"(?=(?:noisy|grainy|blurry|blurred|fuzzy|blocky|pixelated|damaged|old|faded|dirty|scratched|"
                   r"low-quality|compressed|out-of-focus|unfocused|degraded)\b)")  # "a really noisy sky"
+_COMPARATIVE_ADJ = _rx(r"\w+er|more \w+")  # "a stronger denoise", "more aggressive sharpening"
 _DEGREE_TABLE = [(_rx(words), value) for words, value in voc.COMPARATIVE_DEGREES.items()]
 _INTENSIFIER_TABLE = [(_rx(words), value) for words, value in voc.INTENSIFIERS.items()]
 _INTENSITY_TABLE = [(_rx(words), value) for words, value in voc.INTENSITY.items()]
@@ -93,7 +97,7 @@ def parse_number(token: str) -> float:
     value = float(token.rstrip("%").replace(",", "."))
     if token.endswith("%"):
         value = round(value / 100, 6)
-    return check_fidelity(value, source=repr(token))
+    return check_fidelity(value, source=repr(token)) + 0.0  # "-0" is 0
 
 
 def _word_value(table: list[tuple[re.Pattern[str], float]], word: str) -> float:
@@ -122,6 +126,10 @@ def _take_strength(text: str) -> tuple[str, float | None, bool, bool, bool]:
     if m := _AS_ADJ_AS.search(text):  # "as sharp as possible" → "sharp", the strongest words
         value, lead = (voc.INTENSITY["extremely"], m.start() == 0) if value is None else (value, lead)
         text = _SPACES.sub(" ", text[: m.start()] + m.group("a") + text[m.end():]).strip()
+    while m := _LESS_NOUN.search(text):  # "less bokeh", "less sharpening on the face"
+        if value is None:
+            value, lead, relative = voc.LESS_INTENSITY, m.start() == 0, True
+        text = _cut(text, m)
     while m := _MORE_NOUN.search(text):  # "add more bokeh", "much more sharpening"
         if value is None:
             degree = m.group("d")
@@ -137,7 +145,8 @@ def _take_strength(text: str) -> tuple[str, float | None, bool, bool, bool]:
         while m := regex.search(text):
             if value is None:
                 value, lead = _word_value(table, m.group("w")), m.start() == 0
-                relative = regex is _COMPARATIVE
+                relative = regex is _COMPARATIVE or (regex is _INTENSITY_ADJ and _COMPARATIVE_ADJ.fullmatch(
+                    m.group("w")) is not None)
             text = _cut(text, m)
     if (m := _MORE_END.search(text)) and m.start() > 0:  # "blur it even more", "… more strongly"
         degree = m.group("d")

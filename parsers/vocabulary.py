@@ -68,7 +68,8 @@ INTENSITY: dict[str, float] = {
     "a tiny bit": 1.75, "just a touch": 1.75, "minimally": 1.75, "very subtly": 1.75,
     # fidelity in words: high fidelity stays close to the input
     "with (?:a )?low fidelity": 0.5, "with (?:a )?high fidelity": 1.5,
-    "(?:at|with) (?:full|maximum|max) strength": 0.25, "(?:at|with) (?:low|minimum|min) strength": 1.75,
+    "(?:at|with) (?:full|maximum|max) strength": 0.25,
+    "(?:at|with) half (?:strength|power)": 1.5, "(?:at|with) (?:low|minimum|min) strength": 1.75,
 }
 #: "more" only counts as an intensity at the end of a clause ("restore the dog more").
 MORE_INTENSITY = 0.75
@@ -131,7 +132,10 @@ RAISE_VERBS: dict[str, float] = {
 #: After a result, a comparative on an edit the plan already has is a step on it (the refinement
 #: steps below): the fresh value of the comparative → the step. "a bit more" is a small step
 #: stronger there, although on a fresh instruction "a bit" asks for a gentle one.
-RELATIVE_STEPS: dict[float, float] = {0.25: -0.5, 0.5: -0.5, 0.75: -0.25, 1.0: -0.25, 1.5: -0.15, 1.75: -0.1}
+RELATIVE_STEPS: dict[float, float] = {0.25: -0.5, 0.5: -0.5, 0.75: -0.25, 1.0: -0.25, 1.5: -0.15, 1.75: -0.1,
+                                     1.25: 0.25}
+#: "less bokeh", "less sharpening on the face": a gentler treatment (after a result, a step gentler).
+LESS_INTENSITY = 1.25
 #: What "more" / "extra" can qualify as a strength: "add more bokeh", "extra sharpening on the face".
 MORE_NOUNS = (
     r"(?:bokeh|blur|background blur|blurring|depth of field|noise reduction|denoising|noise removal|"
@@ -207,6 +211,7 @@ _REMOVE = (r"(?:remove|reduce|eliminate|suppress|get rid of|take out|lessen|mini
            r"correct|undo|clean up|clean|clear up|clear)")
 _INCREASE = r"(?:increase|improve|boost|add|enhance|more|restore|bring back|recover)(?: the| some)?(?: more)?"
 
+_BOKEH = r"(?:bokeh blur|bokeh effect|bokeh|background blur|blurred background|depth of field|blur)"
 _OUT = r"(?:get|take|clean|wipe|clear|knock|strip)"  # "get the noise out of the sky"
 
 
@@ -220,9 +225,9 @@ def _removal(noun: str) -> str:
 #: with no adjective it means keep: "leave the rest", "keep the sky as is").
 PREFIXES: list[tuple[str, str, tuple[str, ...]]] = [
     (rf"(?:(?:add|apply|put|keep|preserve|retain|maintain|leave|give it|increase|boost|strengthen|"
-     rf"intensify|amplify|deepen) )?{_DET}(?:an? )?(?:nice )?"
-     rf"(?:bokeh blur|bokeh effect|bokeh|background blur|blurred background|depth of field|blur)"
-     r"(?: (?:of|in|on|to|behind|for))?", "action", ("bokeh",)),
+     rf"intensify|amplify|deepen) {_DET}(?:an? )?(?:nice )?{_BOKEH}(?: (?:of|in|on|to|behind|for))?|"
+     rf"{_DET}(?:an? )?(?:nice )?{_BOKEH} (?:in|on|to|behind|for)|(?:background blur|blurred background))",
+     "action", ("bokeh",)),
     (_removal(NOISE), "action", ("denoise",)),
     (_removal(JPEG), "action", ("dejpeg",)),
     (_removal(BLUR), "action", ("deblur",)),

@@ -580,6 +580,11 @@ INTENSIFIERS = _group("intensifier", [
     ("bump up the detail on the face", [("face", R, 0.75)]),
     ("more sharpness for the eyes", [("eyes", B, 0.75)]),
     ("turn up the blur on the background", [(BG, H, 0.75)]),
+    ("less bokeh", [(BG, H, 1.25)]),
+    ("less sharpening on the face", [("face", B, 1.25)]),
+    ("make the denoising gentler", [(IMG, N, 1.25)]),
+    ("restore the dog with half strength", [("dog", R, 1.5)]),
+    ("blur out the background", [(BG, H, None)]),
     ("fix the really blurry face", [("face", B, None)]),
     ("the sky is super grainy", [("sky", N, None)]),
 ])
@@ -647,7 +652,8 @@ BARE_STRENGTHS = [
         ("with .9", [], REPLY), ("slightly", [], REPLY), ("as much as possible", [], REPLY),
         ("please be gentle", [], REPLY), ("use 0.7", [], REPLY), ("go with 0.4", [], REPLY),
         ("try 1.2", [], REPLY), ("set it to 0.6", [], REPLY), ("0.3 fidelity", [], REPLY),
-        ("not too much", [], REPLY), ("go easy", [], REPLY),
+        ("not too much", [], REPLY), ("go easy", [], REPLY), ("a strength of 0.4", [], REPLY),
+        ("do it with 0.3", [], REPLY), ("just 0.5", [], REPLY), ("how about 0.8", [], REPLY),
         ("with 3", [], ERR), ("7", [], ERR),
     ]),
     *_refine(_P, [
@@ -676,6 +682,9 @@ RELATIVE = _refine(_Q, [
     ("a bit more bokeh", [("dog", R, 0.5), (BG, H, 0.85)]),
     ("and keep the dog's fur texture", [("dog", R, 0.75), (BG, H, None)]),
     ("sharpen the dog even more", [("dog", B, 0.75)], {}),
+    ("make the bokeh stronger", [("dog", R, 0.5), (BG, H, 0.75)]),
+    ("make the bokeh a bit weaker", [("dog", R, 0.5), (BG, H, 1.15)]),
+    ("less blur on the background please", [("dog", R, 0.5), (BG, H, 1.25)]),
 ])
 
 NON_NUMBERS = _group("non-number", [
