@@ -86,7 +86,9 @@ _GIVE = _rx(rf"^(?:give|let|treat) (?P<t>.+?) (?:(?:an?|some|the) )?(?P<n>{voc.G
 _NOUN_ADJ = _rx(rf"^(?:make|have|get|i want|i would like) (?:the |your )?(?P<n>{voc.GIVE_NOUNS}) "
                 rf"(?:(?:on|of|for|in) (?P<t>.+?) )?(?P<a>{voc.alt(voc.INTENSITY_ADJECTIVES)})$")
 _NOUN_PHRASE = _rx(rf"^(?:{_QUANT} )?(?:{_NOUN})(?: {_WHERE} .+)?$")  # "the noise in the sky"
-_PARTICLE = _rx(r" (?:up|out)$| (?:at all|anything|in any way)$")
+_PARTICLE = _rx(r" (?:up|out)$| (?:at all|anything|in any way)$|(?: back)?(?: to (?:the |its |their |"
+                r"how it was|the way it was)(?:original|initial|unedited)?(?: (?:state|look|version|"
+                r"colou?rs?))?)?$")
 _DETERMINER = _rx(rf"^{voc.DETERMINERS} (?=\S)")
 _TARGET_PREP = _rx(r"^(?:from|off|across|throughout|within|inside|in|on|for) "
                    r"(?=(?:the|my|his|her|their|our|your|this|that|these|those|all|every|each) "

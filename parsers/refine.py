@@ -38,6 +38,8 @@ _REFINE_CLAUSES = [
     ("drop", _rx(r"^(?:but )?(?:not|without|drop|skip|forget(?: about)?|leave out|exclude|never mind)"
                  r" (?P<target>.+)$")),
     ("drop", _rx(r"^leave (?P<target>.+?) out$")),
+    ("undo", _rx(rf"^(?:undo|revert|cancel|remove|drop|take back|get rid of|no) (?:the |that |my |your )?"
+                 rf"(?P<n>{voc.alt(voc.ACTION_NOUNS)})(?: (?:on|of|for|in|to) (?P<target>.+))?$")),
 ]
 _SAME = _rx(r"^(?:(?:the )?same(?: thing| again| as before| plan| as last time)?|like before|as before|"
             r"again|do it again|repeat(?: that| it)?),?(?: (?:but|with|except|and|only|just))? (?P<rest>.+)$")
@@ -81,6 +83,9 @@ def _refine_clause(text: str) -> tuple[str, list[str | None], float] | None:
             continue
         if kind == "set":
             return kind, targets, parse_number(m.group("num"))
+        if kind == "undo":  # "undo the sharpening on the face": that action's edits there
+            actions = next(a for regex, a in _ACTION_NOUN_TABLE if regex.fullmatch(m.group("n")))
+            return f"undo:{actions[0]}", targets, 0.0
         if kind == "drop":  # "without the noise" names a degradation, not a region to drop
             named = None not in targets and not any(_NOUN_ONLY.fullmatch(t or "") for t in targets)
             return (kind, targets, 0.0) if named else None
@@ -219,6 +224,14 @@ def adjust_relative(previous: EditPlan, items: list[_Item]) -> EditPlan | None:
     return work.result(previous)
 
 
+def merge_keep(previous: EditPlan, items: list[_Item]) -> EditPlan:
+    """"leave the sky alone" / "reset the face" after a result: those regions are kept as they
+    were, the rest of the previous plan stays."""
+    work = _Refinement(previous)
+    work.merge(items)
+    return work.result(previous)
+
+
 def apply_strength(previous: EditPlan, value: float) -> EditPlan:
     """"strongly" / "gently" alone after a result: that strength on every restoring edit."""
     work = _Refinement(previous)
@@ -260,6 +273,16 @@ def refine(text: str, previous: EditPlan | None, said: str = "") -> EditPlan | N
                     work.shift(target, value)
                 elif op == "set":
                     work.assign(target, value)
+                elif op.startswith("undo:"):
+                    action = op.split(":", 1)[1]
+                    found = [i for i in work.find(target, voc.ACTIONS) if work.edits[i].action == action]
+                    if not found:
+                        where = f" on {target}" if target else ""
+                        have = ", ".join(f"{e.action} {e.target}" for e in previous.edits)
+                        return _reply(f"The last plan has no {action}{where} to undo (it has: {have}).")
+                    for i in reversed(found):
+                        work.notes.append(f"removed {work.label(i)}")
+                        del work.edits[i]
                 elif not work.drop(target):
                     have = ", ".join(previous.targets)
                     return _reply(f"The last plan has no {target} to leave out (it has: {have}).")

@@ -55,7 +55,7 @@ from parsers import vocabulary as voc
 from parsers.base import InstructionParser
 from parsers.plan import BACKGROUND, IMAGE, Edit, EditPlan
 from parsers.reading import _TRAIL_POLITE, _Item, clean_target, read_message, strip_fillers
-from parsers.refine import _reply, adjust_relative, apply_strength, refine
+from parsers.refine import _reply, adjust_relative, apply_strength, merge_keep, refine
 from parsers.text import _EDGE_PUNCT, NOT_A_NUMBER, _rx, normalize, parse_number
 
 __all__ = ["MAX_CHARS", "RuleParser", "normalize", "parse_number", "read_message", "refine"]
@@ -120,6 +120,9 @@ class RuleParser(InstructionParser):
             parse_number(m.group("num"))
             return _strength_question(bare)
         reading = read_message(bare)
+        if previous is not None and previous.edits and reading.items and all(
+                i.action == "keep" for i in reading.items):
+            return merge_keep(previous, reading.items)  # "leave the sky alone" after a result
         if reading.relative and previous is not None and previous.edits:
             adjusted = adjust_relative(previous, reading.items)
             if adjusted is not None:

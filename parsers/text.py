@@ -71,7 +71,7 @@ _LESS_NOUN = _rx(r"(?:^|(?<=\s))less(?= (?:of (?:the )?)?(?:bokeh|background blu
                  r"(?:background|bg|backdrop)))(?:\s|$))")
 _COMPARATIVE = _rx(rf"(?:^|(?<=\s))(?P<w>{_DEGREE})(?= {voc.COMPARATIVES}(?:\s|$))")
 _INTENSIFIER = _rx(rf"(?:^|(?<=\s))(?<!the )(?<!this )(?<!that )(?P<w>{voc.alt(voc.INTENSIFIERS)})"
-                   rf"(?= (?!{voc.INTENSIFIER_BLOCKERS}(?:\s|$))\S|(?<=ly)$)")
+                   rf"(?= {voc.INTENSIFIED}(?:\s|$)|(?<=ly)$)")
 _AS_ADJ_AS = _rx(r"\bas (?P<a>[a-z-]+(?: [a-z-]+)?) as (?:possible|you can|it gets|it can be|can be|"
                  r"you possibly can|it will go)\b")
 _DESCRIBING = _rx(rf"(?:^|(?<=\s))(?:{voc.alt(voc.INTENSIFIERS)}|so|quite|pretty|rather) "
@@ -141,7 +141,7 @@ def _take_strength(text: str) -> tuple[str, float | None, bool, bool, bool]:
             value, relative = _word_value(_DEGREE_TABLE, m.group("d")), True
         text = _cut(text, m)
     for regex, table in ((_COMPARATIVE, _DEGREE_TABLE), (_INTENSITY, _INTENSITY_TABLE),
-                         (_INTENSITY_ADJ, _INTENSITY_ADJ_TABLE), (_INTENSIFIER, _INTENSIFIER_TABLE)):
+                         (_INTENSIFIER, _INTENSIFIER_TABLE), (_INTENSITY_ADJ, _INTENSITY_ADJ_TABLE)):
         while m := regex.search(text):
             if value is None:
                 value, lead = _word_value(table, m.group("w")), m.start() == 0

@@ -82,12 +82,16 @@ INTENSIFIERS: dict[str, float] = {
     "fully": 0.25, "totally": 0.25, "entirely": 0.25, "absolutely": 0.25, "insanely": 0.25,
     "incredibly": 0.25, "perfectly": 0.25,
 }
-#: Words an intensifier must not precede (the intensifier then belongs to a wish or a clause).
-INTENSIFIER_BLOCKERS = (
-    r"(?:want|wanna|like|need|love|wish|hope|appreciate|would|should|must|think|mean|do|does|did|"
-    r"much|many|far|well|and|but|or|please|thanks|is|are|was|were|i|you|we|it|they|the|a|an|"
-    r"noisy|grainy|blurry|blurred|fuzzy|blocky|pixelated|damaged|old|faded|dirty|scratched|bad|"
-    r"low-quality|compressed|out-of-focus|unfocused|degraded)"
+#: What an intensifier must precede to count: a restoring verb or adjective ("really clean up",
+#: "super sharp", "thoroughly denoise"); "very nice" or "really want" set no strength.
+INTENSIFIED = (
+    r"(?:restore|restored|enhance|improve|fix|repair|clean|cleaner|clear|clearer|denoise|de-noise|"
+    r"degrain|sharpen|sharpened|deblur|unblur|dejpeg|deblock|blur|blurred|blurry|blurrier|bokeh|"
+    r"remove|reduce|eliminate|get rid|smooth|smoother|refine|recover|retouch|clarify|crisp|crisper|"
+    r"sharp|sharper|focused|in focus|readable|legible|detailed|noise-free|grain-free|artifact-free|"
+    r"make|bring|well|hard|gently|strongly|heavily|lightly|soft|softer|defocused|get|do|go|apply|"
+    r"visible|recogni[sz]able|better|good|high quality|hd|crystal|tack|thorough|deep|proper|strong|"
+    r"heavy|intense|big|major|complete|full|aggressive|aggressively)"
 )
 #: Comparatives: a degree word before "more …" or a comparative adjective. The degree decides
 #: ("even blurrier", "more bokeh": 0.75 like "restore the dog more"; "way sharper", "much more
@@ -253,6 +257,9 @@ PREFIXES: list[tuple[str, str, tuple[str, ...]]] = [
      r"clarify|clear up|touch up|tidy up|revive|upgrade|bring out(?: the)? details?(?: in| of| on)?|"
      r"bring back(?: the)? details?(?: in| of| on)?|sort out|set|adjust)", "action", ("restore",)),
     (r"(?:protect|skip|ignore|exclude|do nothing (?:to|with)|leave out)", "action", ("keep",)),
+    # a command verb with a region: "reset the sky", "revert the face to the original"
+    (r"(?:reset|revert|un-?restore|un-?do (?:the |all |any )?(?:changes?|edits?|restoration|work) "
+     r"(?:to|on|of))", "action", ("keep",)),
     (r"(?:make|get|render|turn|bring|have|want)", "make", ()),
     (r"(?:keep|leave|preserve|retain|maintain)", "keep", ()),
 ]
@@ -399,7 +406,7 @@ NON_TARGET_WORDS = frozenset(
     "is are was were be been being am do does did can could would should will shall may might "
     "must have has had i you me we us he she they what why how who when please thanks thank "
     "hello hi hey not no yes yeah ok okay lol want like love need wish think know see feel "
-    "hate cannot wont let if undo redo reset revert".split()
+    "hate cannot wont let if undo redo reset revert looks seems appears looked seemed".split()
 )
 
 # -- fillers and conversation ----------------------------------------------------------------

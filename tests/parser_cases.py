@@ -580,6 +580,8 @@ INTENSIFIERS = _group("intensifier", [
     ("bump up the detail on the face", [("face", R, 0.75)]),
     ("more sharpness for the eyes", [("eyes", B, 0.75)]),
     ("turn up the blur on the background", [(BG, H, 0.75)]),
+    ("the dog looks really cute", [], REPLY),
+    ("very nice", [], REPLY),
     ("less bokeh", [(BG, H, 1.25)]),
     ("less sharpening on the face", [("face", B, 1.25)]),
     ("make the denoising gentler", [(IMG, N, 1.25)]),
@@ -685,6 +687,17 @@ RELATIVE = _refine(_Q, [
     ("make the bokeh stronger", [("dog", R, 0.5), (BG, H, 0.75)]),
     ("make the bokeh a bit weaker", [("dog", R, 0.5), (BG, H, 1.15)]),
     ("less blur on the background please", [("dog", R, 0.5), (BG, H, 1.25)]),
+    # a command verb with a region, or a keep clause, after a result: that region is kept
+    ("reset the sky", [("dog", R, 0.5), ("sky", K, None), (BG, H, None)]),
+    ("revert the dog to the original", [("dog", K, None), (BG, H, None)]),
+    ("leave the background alone", [("dog", R, 0.5), (BG, K, None)]),
+])
+_S = (("face", B, 0.5), ("face", N, None), ("sky", N, 1.0))
+RELATIVE += _refine(_S, [
+    ("undo the sharpening on the face", [("face", N, None), ("sky", N, 1.0)]),
+    ("remove the denoising", [("face", B, 0.5)]),
+    ("undo the bokeh", [], REPLY),
+    ("take back the sharpening", [("face", N, None), ("sky", N, 1.0)]),
 ])
 
 NON_NUMBERS = _group("non-number", [
@@ -707,6 +720,8 @@ PARTIAL = _group("partial", [
     ("I love this picture, please sharpen the eyes", [("eyes", B, None)], NOTE),
     ("denoise the sky and tell me a joke", [("sky", N, None)], NOTE),
     ("sharpen and brighten the face", [("face", B, None)], NOTE),
+    ("reset the sky and sharpen the face", [("sky", K, None), ("face", B, None)]),
+    ("revert the face back to how it was", [("face", K, None)]),
     ("denoise and recolor the old car", [("old car", N, None)], NOTE),
 ])
 
