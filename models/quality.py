@@ -505,44 +505,68 @@ def estimate_blur_sigma(
 
 
 def estimate_degradation(
-    image: np.ndarray, jpeg_quality_hint: int | None = None, mask: np.ndarray | None = None
+    image: np.ndarray,
+    jpeg_quality_hint: int | None = None,
+    mask: np.ndarray | None = None,
+    method: str = "learned",
 ) -> Degradation:
-    """All three levels at once (noise first: the blur estimate needs it).
+    """All three levels at once.
 
     jpeg_quality_hint: the quality read from the file (``jpeg_quality_from_file``); it wins over
     the pixel estimate and marks the result exact. mask: optional (H, W) region in [0, 1]
     (> 0.5 = inside) for noise and blur; JPEG quality is a property of the whole file.
+    method: ``learned`` (default: Restora's estimator network, ``restorers/estimator.py``: a
+    per-pixel noise map that reads camera noise, a blur reading with its confidence) or
+    ``classical`` (the PCA noise and edge-width blur estimators of this module: exact on white
+    noise, blind to correlated camera noise).
     """
     image = _check_image(image)
+    if method not in ("learned", "classical"):
+        raise ValueError(f"method must be 'learned' or 'classical', got {method!r}")
     if jpeg_quality_hint is not None:
         if not 1 <= int(jpeg_quality_hint) <= 100:
             raise ValueError(f"jpeg_quality_hint must be in 1..100, got {jpeg_quality_hint}")
         quality, exact, grid = int(jpeg_quality_hint), True, (0, 0)
     else:
         (quality, grid), exact = estimate_jpeg(image), False
-    noise = estimate_noise_sigma(image, mask, jpeg=quality is not None)
-    blur = estimate_blur_sigma(image, noise_sigma=noise, mask=mask)
-    result = Degradation(
-        noise_sigma=noise, blur_sigma=blur, jpeg_quality=quality, jpeg_exact=exact, jpeg_grid=grid
-    )
-    logger.info("estimated degradation: %s", result.describe())
+    jpeg = dict(jpeg_quality=quality, jpeg_exact=exact, jpeg_grid=grid)
+    if method == "classical":
+        noise = estimate_noise_sigma(image, mask, jpeg=quality is not None)
+        blur = estimate_blur_sigma(image, noise_sigma=noise, mask=mask)
+        result = Degradation(noise_sigma=noise, blur_sigma=blur, **jpeg)
+    else:
+        from models.restorers.estimator import blur_reading, noise_reading, run_estimator
+
+        region = _check_mask(mask, image.shape[:2])
+        learned = run_estimator(image, quality)
+        noise = noise_reading(image, learned, region, quality)
+        blur, confidence = blur_reading(image, noise, mask)
+        result = Degradation(
+            noise_sigma=noise.level,
+            noise_whiteness=noise.whiteness,
+            blur_sigma=blur,
+            blur_confidence=confidence,
+            **jpeg,
+        )
+    logger.info("estimated degradation (%s): %s", method, result.describe())
     return result
 
 
-def quality_scores(image: np.ndarray, jpeg: bool = False) -> dict[str, float]:
+def quality_scores(image: np.ndarray, degradation: Degradation | None = None) -> dict[str, float]:
     """Simple no-reference numbers for reports, all floats.
 
-    noise_sigma (0–255), blur_sigma (px), sharpness (variance of the luma Laplacian, 0–255
-    scale; higher = sharper or noisier), blockiness (≈ 1 without JPEG blocks), brightness
-    (mean luma in [0, 1]) and contrast (luma standard deviation in [0, 1]). ``jpeg`` as in
-    estimate_noise_sigma.
+    noise_sigma (0–255) and blur_sigma (px) as ``estimate_degradation`` reads them (or taken
+    from ``degradation`` when the caller has it), sharpness (variance of the luma Laplacian,
+    0–255 scale; higher = sharper or noisier), blockiness (≈ 1 without JPEG blocks), brightness
+    (mean luma in [0, 1]) and contrast (luma standard deviation in [0, 1]).
     """
     image = _check_image(image)
     y = _luma255(image)
-    noise = estimate_noise_sigma(image, jpeg=jpeg)
+    if degradation is None:
+        degradation = estimate_degradation(image)
     return {
-        "noise_sigma": noise,
-        "blur_sigma": estimate_blur_sigma(image, noise_sigma=noise),
+        "noise_sigma": degradation.noise_sigma,
+        "blur_sigma": degradation.blur_sigma,
         "sharpness": float(cv2.Laplacian(y, cv2.CV_32F).var()),
         "blockiness": blockiness(image)[0],
         "brightness": float(y.mean() / 255.0),

@@ -149,6 +149,84 @@ class ConditionalFFDNet(nn.Module):
         return image + F.pixel_shuffle(x, 2)
 
 
+@dataclass(frozen=True)
+class EstimatorConfig:
+    channels: int = 64
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 1)
+    features: bool = True  # the log-energy inputs (``noise_energy_features``)
+    outputs: int = 3  # noise, blur, blur log-uncertainty (training); the shipped file keeps the noise
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+#: BT.601 luma weights, for the estimator's luma energy features.
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def _highpass_energy(x: torch.Tensor) -> torch.Tensor:
+    """Squared difference from the 3×3 local mean, averaged over channels: (N, 1, h, w)."""
+    mean = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    return (x - mean).square().mean(dim=1, keepdim=True)
+
+
+def noise_energy_features(image: torch.Tensor) -> torch.Tensor:
+    """(N, 5, H/2, W/2) log local energies of the image's high-pass at 1, 2 and 4 px scales (RGB)
+    and at 1 and 2 px (luma), on the 0–255 scale, averaged over 3×3 half-resolution cells.
+
+    Noise σ shows up as these energies; its spatial correlation as their ratios across scales.
+    Handing the logs to the network makes the level nearly linear in its input.
+    """
+    y = image * 255.0
+    luma = (y * y.new_tensor(_LUMA)[None, :, None, None]).sum(dim=1, keepdim=True)
+    half = lambda e: F.avg_pool2d(e, 2)  # noqa: E731
+    maps = [
+        half(_highpass_energy(y)),
+        _highpass_energy(F.avg_pool2d(y, 2)),
+        F.interpolate(_highpass_energy(F.avg_pool2d(y, 4)), scale_factor=2.0, mode="nearest"),
+        half(_highpass_energy(luma)),
+        _highpass_energy(F.avg_pool2d(luma, 2)),
+    ]
+    energy = torch.cat(maps, dim=1)
+    energy = F.avg_pool2d(F.pad(energy, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    return torch.log(energy + 0.01) / 4.0
+
+
+class DegradationEstimator(nn.Module):
+    """The blind estimator of ``estimator.py``: ``forward(image, jpeg)`` with image (N, 3, H, W) in
+    [0, 1] and jpeg (N, 1, H, W) the JPEG condition, H and W multiples of 4 → (N, outputs, H/4,
+    W/4): log(1 + noise σ) (the noise condition, 0–255 scale), then in training the auxiliary blur
+    σ (px) and its log-uncertainty.
+
+    pixel-unshuffle ×2 + JPEG + 5 log-energy features (``noise_energy_features``; 18 channels)
+    → conv C/2 → strided conv C (quarter resolution) → 3×3 convs with ``dilations`` → 1×1 conv
+    to the three outputs; ReLU between.
+    """
+
+    def __init__(self, config: EstimatorConfig | None = None):
+        super().__init__()
+        self.config = config = config or EstimatorConfig()
+        ch = config.channels
+        self.head = nn.Conv2d(18 if config.features else 13, ch // 2, 3, padding=1)
+        self.down = nn.Conv2d(ch // 2, ch, 3, stride=2, padding=1)
+        self.body = nn.ModuleList(nn.Conv2d(ch, ch, 3, padding=d, dilation=d) for d in config.dilations)
+        self.out = nn.Conv2d(ch, config.outputs, 1)
+        for conv in (self.head, self.down, *self.body):  # He init: PyTorch's default shrinks ReLU stacks
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, image: torch.Tensor, jpeg: torch.Tensor) -> torch.Tensor:
+        if image.shape[-2] % 4 or image.shape[-1] % 4:
+            raise ValueError(f"height and width must be multiples of 4, got {tuple(image.shape[-2:])}")
+        parts = [F.pixel_unshuffle(image, 2) - 0.5, F.avg_pool2d(jpeg, 2)]
+        if self.config.features:
+            parts.append(noise_energy_features(image))
+        x = F.relu(self.down(F.relu(self.head(torch.cat(parts, dim=1)))))
+        for conv in self.body:
+            x = F.relu(conv(x))
+        return self.out(x)
+
+
 def grow_from(model: ConditionalFFDNet, source: ConditionalFFDNet) -> None:
     """Load ``source`` into the larger ``model`` so that ``model`` computes what ``source`` does.
 
