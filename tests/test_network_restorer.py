@@ -12,16 +12,7 @@ from PIL import Image
 
 from models.restorers import load_restorer
 from models.restorers.base import Degradation, RegionMaps
-from models.restorers.learned import (
-    DEFAULT_JPEG_EXPERT,
-    JPEG_EXPERT_ENV,
-    JPEG_SOFTNESS_PX,
-    WEIGHTS_ENV,
-    NetworkRestorer,
-    default_jpeg_expert,
-    expert_weight,
-    network_blur_sigma,
-)
+from models.restorers.learned import NetworkRestorer
 from models.restorers.levels import jpeg_condition
 from models.restorers.maps import MaskedEdit, build_region_maps
 from models.restorers.network import (
@@ -30,6 +21,15 @@ from models.restorers.network import (
     NetworkConfig,
     load_network,
     save_network,
+)
+from models.restorers.routing import (
+    DEFAULT_JPEG_EXPERT,
+    JPEG_EXPERT_ENV,
+    JPEG_SOFTNESS_PX,
+    WEIGHTS_ENV,
+    default_jpeg_expert,
+    expert_weight,
+    network_blur_sigma,
 )
 from models.restorers.synthetic import SyntheticDegradation, gaussian_kernel, quantize
 

@@ -22,8 +22,17 @@ ProgressFn = Callable[[int, int], None]
 class Degradation:
     """Degradation levels of an image (or region), in the units users know.
 
-    noise_sigma: additive Gaussian noise σ on the 0–255 scale (0 = clean).
-    blur_sigma: Gaussian blur σ in pixels (0 = sharp).
+    noise_sigma: the noise level on the 0–255 scale (0 = clean): the σ of white Gaussian noise
+        that the offline restorer's noise condition means, i.e. the noise's σ on 2×2 cell means
+        × 2 (``camera.cell_noise_sigma``). For white noise that is its σ; for camera noise,
+        which demosaicking and in-camera processing make spatially correlated, it is larger than
+        the per-pixel σ.
+    noise_whiteness: 1 when the noise is white (independent pixels: synthetic noise, raw
+        conversions without noise reduction), 0 when it is spatially correlated as camera JPEGs'
+        is; the offline restorer routes correlated noise to its camera network (``routing.py``).
+    blur_sigma: Gaussian(-equivalent) blur σ in pixels (0 = sharp).
+    blur_confidence: how sure the blur reading is, in [0, 1]; restorers sharpen only the
+        confident part (``sharpen_sigma``): noise, flat or compressed content read as "unsure".
     jpeg_quality: JPEG quality factor 1–100, or None when no compression was detected.
     jpeg_exact: True when jpeg_quality was read from the file's quantization tables.
     jpeg_grid: (row, column) of the first 16×16 block's top-left pixel (JPEG's 8×8 luma blocks
@@ -36,10 +45,23 @@ class Degradation:
     jpeg_quality: int | None = None
     jpeg_exact: bool = False
     jpeg_grid: tuple[int, int] = (0, 0)
+    noise_whiteness: float = 1.0
+    blur_confidence: float = 1.0
+
+    @property
+    def sharpen_sigma(self) -> float:
+        """The blur σ (px) worth sharpening at fidelity 1: the reading × its confidence."""
+        return self.blur_sigma * self.blur_confidence
 
     def describe(self) -> str:
-        """E.g. ``noise σ≈18, blur σ≈1.2 px, JPEG quality 35 (from the file)``."""
-        parts = [f"noise σ≈{self.noise_sigma:.0f}", f"blur σ≈{self.blur_sigma:.1f} px"]
+        """E.g. ``camera-like (spatially correlated) noise σ≈8, blur σ≈1.2 px, JPEG quality 35 (from
+        the file)``."""
+        kind = "camera-like (spatially correlated) noise" if self.noise_whiteness < 0.5 else "noise"
+        if self.noise_sigma < 1.5:
+            kind = "noise"
+        parts = [f"{kind} σ≈{self.noise_sigma:.0f}", f"blur σ≈{self.blur_sigma:.1f} px"]
+        if self.blur_sigma >= 0.35 and self.blur_confidence < 0.5:
+            parts[-1] += " (uncertain: not sharpened)" if self.blur_confidence < 0.15 else " (uncertain)"
         if self.jpeg_quality is not None:
             how = " (from the file)" if self.jpeg_exact else ""
             approx = "" if self.jpeg_exact else "≈"
@@ -58,6 +80,9 @@ class RegionMaps:
     denoise, deblur, dejpeg: how much of each operation applies, in [0, 1].
     bokeh: weight of "keep/add background blur": never sharpen, optional lens blur, in [0, 1].
     keep: weight of "leave untouched", in [0, 1]; pixels with keep == 1 are returned bit-exact.
+    explicit: weight of an operation the user named ("denoise", "sharpen", "remove the JPEG
+        artifacts"), in [0, 1]. There a fidelity below 1 acts even when the estimate found
+        little (``levels.asked_level``); "restore" and automatic edits never do more than measured.
     """
 
     fidelity: np.ndarray
@@ -66,6 +91,11 @@ class RegionMaps:
     dejpeg: np.ndarray
     bokeh: np.ndarray
     keep: np.ndarray
+    explicit: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.explicit is None:
+            self.explicit = np.zeros_like(self.fidelity)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -336,7 +336,7 @@ class ClassicalRestorer(Restorer):
         """Gaussian Wiener deconvolution at blur σ × strength, regularised for leftover noise."""
         weight = maps.deblur * (1.0 - maps.bokeh)  # never sharpen bokeh
         active = weight > 0
-        blur = degradation.blur_sigma
+        blur = degradation.sharpen_sigma  # the confident part of the reading
         if not active.any():
             return x
         if blur * float(strength[active].max()) < _MIN_BLUR:

@@ -19,3 +19,24 @@ def jpeg_condition(quality: float | None) -> float:
     if quality is None:
         return 0.0
     return min(max((100.0 - float(quality)) / 90.0, 0.0), 1.0)
+
+
+#: What an explicit request ("denoise strongly") acts on when the estimate found (almost) nothing:
+#: at fidelity 0 (strength 2) these levels; at fidelity 0.5 half of them; at fidelity ≥ 1 nothing
+#: beyond the measured level. Noise σ 10 is a visible smoothing of grain; blur 1 px a visible
+#: sharpening; the JPEG floor is quality 70's condition (deblocking a file whose grid was lost).
+ASKED_FLOORS = {"noise": 10.0, "blur": 1.0, "jpeg": (100.0 - 70.0) / 90.0}
+
+
+def asked_level(measured, strength, explicit, floor: float):
+    """The level to remove: ``measured × strength``, and where the user named the operation
+    (``explicit`` > 0) at least ``floor × (strength − 1)``, so asking for more than measured
+    always does something visible while fidelity ≥ 1 never exceeds the measurement.
+
+    measured: scalar or (h, w) array; strength = 2 − fidelity and explicit: (h, w) arrays.
+    """
+    import numpy as np
+
+    level = measured * strength
+    boost = floor * np.clip(strength - 1.0, 0.0, None) * explicit
+    return np.maximum(level, boost)

@@ -14,14 +14,16 @@ import numpy as np
 from models.restorers.base import RegionMaps
 
 #: Which operations each EditPlan action switches on (weights in [0, 1]).
+#: ``explicit``: the edit names one operation, so a fidelity below 1 acts even on little measured
+#: damage (``levels.asked_level``); "restore" and bokeh never go beyond what was measured.
 ACTION_WEIGHTS: dict[str, dict[str, float]] = {
-    "restore": {"denoise": 1.0, "deblur": 1.0, "dejpeg": 1.0, "bokeh": 0.0, "keep": 0.0},
-    "denoise": {"denoise": 1.0, "deblur": 0.0, "dejpeg": 0.0, "bokeh": 0.0, "keep": 0.0},
-    "deblur": {"denoise": 0.0, "deblur": 1.0, "dejpeg": 0.0, "bokeh": 0.0, "keep": 0.0},
-    "dejpeg": {"denoise": 0.0, "deblur": 0.0, "dejpeg": 1.0, "bokeh": 0.0, "keep": 0.0},
+    "restore": {"denoise": 1.0, "deblur": 1.0, "dejpeg": 1.0, "bokeh": 0.0, "keep": 0.0, "explicit": 0.0},
+    "denoise": {"denoise": 1.0, "deblur": 0.0, "dejpeg": 0.0, "bokeh": 0.0, "keep": 0.0, "explicit": 1.0},
+    "deblur": {"denoise": 0.0, "deblur": 1.0, "dejpeg": 0.0, "bokeh": 0.0, "keep": 0.0, "explicit": 1.0},
+    "dejpeg": {"denoise": 0.0, "deblur": 0.0, "dejpeg": 1.0, "bokeh": 0.0, "keep": 0.0, "explicit": 1.0},
     # Bokeh regions are cleaned of noise and blocks but never sharpened.
-    "bokeh": {"denoise": 1.0, "deblur": 0.0, "dejpeg": 1.0, "bokeh": 1.0, "keep": 0.0},
-    "keep": {"denoise": 0.0, "deblur": 0.0, "dejpeg": 0.0, "bokeh": 0.0, "keep": 1.0},
+    "bokeh": {"denoise": 1.0, "deblur": 0.0, "dejpeg": 1.0, "bokeh": 1.0, "keep": 0.0, "explicit": 0.0},
+    "keep": {"denoise": 0.0, "deblur": 0.0, "dejpeg": 0.0, "bokeh": 0.0, "keep": 1.0, "explicit": 0.0},
 }
 
 #: The fidelity an automatic (``None``) edit gets.
