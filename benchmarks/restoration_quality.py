@@ -1,7 +1,7 @@
 """Offline restorer quality, speed and locality on CBSD68, against the input and classical baselines.
 
     .venv/bin/python benchmarks/restoration_quality.py [--limit N] [--baseline-images N] [--skip-memory]
-        [--weights FILE] [--jpeg-weights FILE|off]
+        [--skip-real] [--weights FILE] [--jpeg-weights FILE|off] [--camera-weights FILE|off] [--sheet PNG]
 
 Protocol (``../shared/data`` next to the repository; CBSD68 is never used in training):
 - AWGN σ 15/25/50 added in float, not clipped (the protocol of the published CBSD68 tables); the
@@ -9,7 +9,7 @@ Protocol (``../shared/data`` next to the repository; CBSD68 is never used in tra
   with the true σ, on the first ``--baseline-images`` images (it takes ~15 s per image here).
 - JPEG quality 10/20/30/40 (colour, 4:2:0, OpenCV/libjpeg), the true quality given, as in the
   product each pixel routed between the general and the heavy-JPEG network by its conditions
-  (``learned.expert_weight``: quality ≤ 15 all expert, 25 and up none); baselines: Restora's classical
+  (``routing.expert_weight``: quality ≤ 15 all expert, 25 and up none); baselines: Restora's classical
   sliding-DCT deblocker (first 4 × ``--baseline-images``) and a Gaussian smoothing (σ 0.7) with
   OpenCV.
 - Gaussian blur σ 1/2/3 (15×15) then noise σ 2 (quantized to 8 bits); baselines with the true
@@ -33,6 +33,10 @@ Protocol (``../shared/data`` next to the repository; CBSD68 is never used in tra
   rise strictly from 0.5 to 1.5. Both target rows are printed.
 - Memory: peak RSS of restoring a 12-megapixel photo (separate process), and tiled vs untiled
   agreement on a 1024² image.
+- Real photos (``real_photos.py``, skipped with ``--skip-real``): ``cc15_realnoise`` through the
+  product's automatic path ("denoise the whole photo", "restore the photo"), the estimators'
+  errors against known levels (real and synthetic), "restore" against the best single action on
+  each kind of damage, and a before/after sheet of crops (``--sheet``).
 
 PSNR/SSIM on RGB in [0, 255] after clipping to [0, 1]. Prints one table; exits 1 when a bar is missed.
 """
@@ -476,23 +480,47 @@ def main() -> int:
     parser.add_argument(
         "--jpeg-weights",
         default=None,
-        help="heavy-JPEG network: a file, or 'off' (default: as the product, learned.default_jpeg_expert)",
+        help="heavy-JPEG network: a file, or 'off' (default: as the product, routing.default_jpeg_expert)",
+    )
+    parser.add_argument(
+        "--camera-weights",
+        default=None,
+        help="camera-noise network: a file, or 'off' (default: as the product)",
     )
     parser.add_argument("--skip-memory", action="store_true", help="skip the 12 MP and tiling checks")
+    parser.add_argument("--skip-real", action="store_true", help="skip the real-photo rows (real_photos.py)")
+    parser.add_argument(
+        "--sheet",
+        type=Path,
+        default=ROOT / "artifacts" / "real_photos.png",
+        help="where the real-photo before/after sheet is written",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not (DATA / "cbsd68").is_dir():
         print(f"CBSD68 not found at {DATA / 'cbsd68'}; place ../shared/data beside the repository")
         return 2
     expert = True if args.jpeg_weights is None else args.jpeg_weights != "off" and Path(args.jpeg_weights)
-    restorer = NetworkRestorer(args.weights, jpeg_expert=expert)
-    logging.info("network %s; heavy-JPEG network %s", restorer.weights, restorer.jpeg_expert or "off")
+    camera = (
+        True if args.camera_weights is None else args.camera_weights != "off" and Path(args.camera_weights)
+    )
+    restorer = NetworkRestorer(args.weights, jpeg_expert=expert, camera=camera)
+    logging.info(
+        "network %s; heavy-JPEG network %s; camera-noise network %s",
+        restorer.weights,
+        restorer.jpeg_expert or "off",
+        restorer.camera or "off",
+    )
     images = load_cbsd68(args.limit)
     rows = run_quality(restorer, images, args.baseline_images)
     rows += run_speed(restorer, images, min(args.baseline_images, 3))
     rows += run_locality(restorer, images)
     if not args.skip_memory:
         rows += run_memory(restorer, images)
+    if not args.skip_real:
+        from real_photos import run_real
+
+        rows += run_real(args.limit, args.sheet)
     print_table(rows)
     missed = [f"{r.task} ({r.method})" for r in rows if r.ok is False]
     if missed:
