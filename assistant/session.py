@@ -115,7 +115,12 @@ class Session:
             return Reply(str(err), self.current, status=2)
         parse_s = time.perf_counter() - t0
         if plan.command is not None and plan.command != "help":
-            return getattr(self, plan.command)()
+            done = getattr(self, plan.command)()
+            if not plan.edits or not done.ok:
+                return done
+            # "go back to the original and sharpen the face": the edits run on that version
+            after = self.run(plan, self.index, prompt, options, progress, parse_s=parse_s, label=text)
+            return replace(after, text=f"{done.text} {after.text}")
         if not plan.edits:
             return Reply(plan.message or "I did not find anything to restore in that.", self.current)
         if self.current is None:

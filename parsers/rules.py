@@ -2,7 +2,9 @@
 
 A message is read in this order (the first step that applies wins):
 
-1. Empty or over-long text → no edits and a reply. Commands (the whole message): undo / redo /
+1. Empty or over-long text → no edits and a reply. Commands (the whole message, or the first
+   clause before an instruction: "go back to the original and sharpen the face" is a reset plus
+   edits, which run on the version the command moves to): undo / redo /
    reset / help, read from a small grammar in ``parsers.vocabulary`` (polite lead + verb + object
    + trail): a verb with "the original" / "the photo i uploaded" / "all the changes" is a reset
    ("go back to the original photo", "revert everything"), with "that" / "the last edit" an undo
@@ -69,6 +71,9 @@ MAX_CHARS = 2000
 # -- the parser ------------------------------------------------------------------------------
 _COMMANDS = [(name, _rx(rf"^{voc.COMMAND_LEAD}(?:{src}){voc.COMMAND_TRAIL}$"))
              for name, src in voc.COMMANDS.items()]
+#: A command followed by an instruction: "go back to the original and sharpen only the face".
+_LEAD_COMMANDS = [(name, _rx(rf"^{voc.COMMAND_LEAD}(?:{src})(?:,? (?:and then|and|then|and now)|[,;.]) "
+                             r"(?P<rest>.+)$")) for name, src in voc.COMMANDS.items() if name != "help"]
 _GREETING = _rx(rf"^{voc.GREETINGS}(?:,? {voc.GREETINGS})*$")
 _SEP = r"[\s,;]*"
 _TEMPLATE = _rx(
@@ -108,6 +113,9 @@ class RuleParser(InstructionParser):
         for name, regex in _COMMANDS:
             if regex.match(bare):
                 return EditPlan(command=name, message=voc.HELP_MESSAGE if name == "help" else None)
+        for name, regex in _LEAD_COMMANDS:
+            if (m := regex.match(bare)) and (rest := self._parse(m.group("rest"), None)).edits:
+                return EditPlan(edits=rest.edits, command=name, message=rest.message)  # type: ignore[arg-type]
         if m := _GREETING.match(bare):
             return _reply(voc.THANKS_MESSAGE if _THANKS.search(m.group(0)) else voc.GREETING_MESSAGE)
         bare = _TRAIL_POLITE.sub("", _POLITE.sub("", bare)) or bare

@@ -428,7 +428,7 @@ CONNECTIVES = (
 TRAIL_POLITE = (
     r"(?:thanks|thank you|thx|for me|if you can|if possible|if you could|now|again|ok|okay|"
     r"in this photo|in the photo|in this image|in the image|in the picture|in this picture|here|"
-    r"too much to ask|with care|with great care|with a lot of care|carefully|nicely|"
+    r"too much to ask|with care|with great care|with a lot of care|carefully|nicely|instead|"
     r"(?<!really )(?<!very )(?<!super )(?<!extra )well)"
 )
 #: At the end of a whole message these mark an addition to the previous plan ("the sky too").
@@ -515,6 +515,10 @@ COMMAND_LEAD = (
 COMMAND_TRAIL = (
     r"(?:,? (?:please|pls|thanks|thank you|now|for me|instead|then|if you can|if possible|again|"
     r"right now|for now|quickly|i guess|already))*"
+    # a reason after the command: "undo that, it's too strong"
+    r"(?:,? (?:because |as |since )?(?:it|that|this) (?:is|was|looks|looked|got|seems) (?:now )?"
+    r"(?:(?:a bit |way |much |far |kind of |a little )?(?:too|so|very|really) [a-z]+|worse|wrong|bad|awful|"
+    r"terrible|ugly|weird|off|not (?:good|right|better|great|what i wanted)|overdone|overcooked))?"
 )
 GREETINGS = (
     r"(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening)|great|nice|cool|awesome|perfect|"

@@ -477,6 +477,17 @@ COMMAND_WORDS = [Case(text=t, command=c, group="command-words") for t, c in [
     ("go forward one step", "redo"), ("please redo it", "redo"),
 ]]
 
+# a command, then an instruction: both (the edits run on the version the command moves to)
+COMMAND_WORDS += _group("command-words", [
+    ("Undo that, it's too strong", [], {"command": "undo"}),
+    ("scratch that, it looks worse", [], {"command": "undo"}),
+    ("no, go back to the original and sharpen only the face", [("face", B, None), (BG, K, None)],
+     {"command": "reset"}),
+    ("undo and denoise the sky instead", [("sky", N, None)], {"command": "undo"}),
+    ("start over, then restore the dog with 0.5", [("dog", R, 0.5)], {"command": "reset"}),
+    ("revert everything. Denoise the face gently", [("face", N, 1.5)], {"command": "reset"}),
+])
+
 MULTI_ACTION = _group("multi-action", [
     ("remove the grain and the jpeg artifacts from the water", [("water", N, None), ("water", J, None)]),
     ("get rid of noise and compression artifacts in the sky", [("sky", N, None), ("sky", J, None)]),
