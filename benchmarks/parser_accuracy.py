@@ -4,8 +4,10 @@ Run from the repository root::
 
     python benchmarks/parser_accuracy.py [--repeats 30] [--bar-ms 2.0]
 
-Prints exact-plan accuracy, per-field accuracy (target, action, fidelity, command, number of
-edits; error cases count as right when InstructionError is raised) and parse latency (each
+Prints exact-plan accuracy (the JSON plan and the flags the case expects: ``changes`` for a
+refinement, a reply, a partial-understanding note), per-field accuracy (target, action,
+fidelity, command, number of edits; error cases count as right when InstructionError is raised)
+and parse latency (each
 instruction is parsed ``--repeats`` times after a warm-up; its median is its latency; the table
 shows the median and p95 over instructions). Exits 1 when exact-plan accuracy is below 100% or
 the median or p95 latency is at or above ``--bar-ms``.
@@ -90,13 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         return f"{100 * sum(r[name] for r in rows) / len(rows):6.1f}%"
 
     groups = sorted({c.group for c in cases})
+    width = max(len(g) for g in [*groups, "group"])
     lines = [f"Rule parser over {len(cases)} cases ({ROOT / 'tests' / 'parser_cases.py'})", "",
-             f"| {'group':<12} | {'cases':>5} | {'exact':>7} | "
+             f"| {'group':<{width}} | {'cases':>5} | {'exact':>7} | "
              + " | ".join(f"{f:>8}" for f in FIELDS) + " |",
              "|" + "---|" * (3 + len(FIELDS))]
     for group in [*groups, "all"]:
         rows = [s for s, c in zip(scores, cases, strict=True) if group in ("all", c.group)]
-        lines.append(f"| {group:<12} | {len(rows):>5} | {pct('exact', rows)} | "
+        lines.append(f"| {group:<{width}} | {len(rows):>5} | {pct('exact', rows)} | "
                      + " | ".join(f"{pct(f, rows):>8}" for f in FIELDS) + " |")
     lines += ["", f"latency per instruction (median of {args.repeats} parses each): median {median:.3f} ms, "
               f"p95 {p95:.3f} ms, max {latencies[-1]:.3f} ms (bar < {args.bar_ms:g} ms)"]

@@ -13,7 +13,7 @@ from collections import Counter
 
 import jsonschema
 import pytest
-from parser_cases import CASES, Case
+from parser_cases import CASES, NEW_CASES, Case
 
 from parsers import ACTIONS, EDITPLAN_SCHEMA, Edit, EditPlan, InstructionError, parse
 from parsers.base import InstructionParser
@@ -59,6 +59,17 @@ def test_case_table_is_large_and_covers_every_kind() -> None:
     assert {a for c in CASES for _, a, _ in c.edits} == set(ACTIONS)
     assert {c.command for c in CASES} >= {"undo", "redo", "reset", "help"}
     assert len({c.text for c in CASES if c.previous is None}) == sum(c.previous is None for c in CASES)
+
+
+def test_issue_22_wording_has_its_own_cases() -> None:
+    """Commands in ordinary words, shared actions, intensifiers, protective clauses, bare strengths,
+    non-numbers and partial understanding: at least 150 cases beyond the original table."""
+    assert len(NEW_CASES) >= 150
+    groups = Counter(c.group for c in NEW_CASES)
+    for group in ("command-words", "multi-action", "intensifier", "protective", "bare-strength",
+                  "non-number", "partial"):
+        assert groups[group] >= 10, groups
+    assert sum(c.note for c in NEW_CASES) >= 10
 
 
 # -- strengths -------------------------------------------------------------------------------
