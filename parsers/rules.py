@@ -34,8 +34,12 @@ A message is read in this order (the first step that applies wins):
    clauses ("but keep skin texture", "without losing the grain on the film border", "not too
    much") give the region they name, else the last one, a gentler fidelity (``PROTECT_FIDELITY``)
    where the user set none; they never name a region of their own.
-5. A strength with nothing to apply it to ("with 0.5", "0.8", "strongly") → a question back; after
-   a result it sets that strength. A plan read from part of a message carries a ``message``
+   A command verb with a region ("reset the sky", "revert the face to the original") keeps it.
+5. After a result, a fresh reading can still be an adjustment: a strength alone ("strongly")
+   sets that strength; a comparative on an edit the plan already has ("make the background even
+   blurrier") is a step on that edit; a message whose edits are all keep ("leave the sky alone")
+   keeps those regions in the plan. With nothing before it, a strength alone ("with 0.5", "0.8",
+   "strongly") gets a question back. A plan read from part of a message carries a ``message``
    saying "I understood X; I did not understand Y".
 
 Strengths: a number after with / at / fidelity / strength / ":" / "=" (".75", "0,5", "75%",
