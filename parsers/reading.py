@@ -413,6 +413,7 @@ def _read_sentence(sentence: str, state: _Reading) -> None:
             chunks.append(_read_chunk(raw, state, chunks[-1] if chunks else None))
     groups: list[tuple[list[_Chunk], list[tuple[str, float | None]]]] = []
     pending: list[tuple[str, float | None]] = []
+    lead_strength: float | None = None
     for i, c in enumerate(chunks):
         if c.kind == "empty":
             if c.strength is not None and groups:
@@ -426,11 +427,16 @@ def _read_sentence(sentence: str, state: _Reading) -> None:
                                                                                           "unsupported")
                 and (nxt.kind == "make" or set(nxt.actions) <= set(voc.RESTORING))
                 and set(c.actions) <= set(voc.RESTORING)):
+            if not pending and c.lead and c.strength is not None:
+                lead_strength = c.strength  # "really sharpen and denoise the face": both
             pending += [(a, c.strength) for a in c.actions]  # "denoise and sharpen the cat"
             continue
         head = groups[-1][0][0] if groups else None
         if (head is None or c.kind != "bare" or (c.hint and head.kind != "bare")
                 or (c.suffix and head.kind == "action")):
+            if pending and lead_strength is not None and c.strength is None:
+                c.strength, c.lead = lead_strength, True
+            lead_strength = None
             groups.append(([c], pending))
             pending = []
         else:

@@ -473,12 +473,15 @@ COMMANDS: dict[str, str] = {
              rf"(?:undo|revert|discard|drop|remove|clear|scrap|throw away|throw out|cancel|wipe|erase|"
              rf"forget|lose|get rid of|reverse|roll back|ditch|delete) (?:{ALL_CHANGES})|"
              rf"(?:(?:show|give|let)(?: me| us)? |let (?:me|us) (?:see|have|view|look at) |"
-             rf"(?:can|could|may) (?:i|we) (?:see|have|get) |i want |"
-             rf"i would like |view |display |compare (?:it )?(?:to|with) )?"
+             rf"(?:can|could|may) (?:i|we) (?:see|have|get) |(?:i|we) (?:want|would like|need|wanna)(?: to)?"
+             rf"(?: (?:see|have|get|view|look at))? |get |bring |view |display |"
+             rf"compare (?:it )?(?:to|with) )?"
              rf"(?:{ORIGINAL})(?: (?:again|back))?|"
              r"restore (?:the |my )?original(?: (?:image|photo|picture|version))?|clear (?:everything|all)|"
              rf"restore (?:it |this |everything |the (?:image|photo|picture) )?(?:back )?to (?:{ORIGINAL})|"
-             r"begin again",
+             r"begin again|(?:throw|toss|scrap|wipe|clear) (?:it all|everything|all of it|all (?:the |my )?"
+             r"(?:changes|edits)) (?:away|out)(?:,? and start (?:over|again))?|put (?:everything|it all) back"
+             r"(?: (?:the way it was|how it was))?",
     "redo": r"redo(?: (?:it|that|this|the last (?:change|step|edit|one)|(?:my|the) (?:change|edit)))?|"
             r"go forward(?: (?:one|a) step)?|step forward|forward|next version|(?:bring|put) (?:it|that) "
             r"back|undo the undo|undo (?:my|the|that) undo|"
@@ -486,7 +489,7 @@ COMMANDS: dict[str, str] = {
             r"re-?do (?:the )?(?:last )?(?:change|edit)|(?:do|apply) (?:it|that) again after all",
     "undo": rf"(?:undo|revert|cancel|roll ?back|reverse)(?: {LAST_CHANGE})?|"
             r"(?:roll|take) (?:it|that|this) back|(?:go )?back to before|"
-            r"go back(?: (?:one|a|1) (?:step|version))?(?: please)?|"
+            r"go back(?: (?:one|a|1)(?: step| version)?)?(?: please)?|"
             r"step back|(?:one|a) step back|back(?: (?:one|a) step)?|"
             r"(?:(?:go|switch|get|jump|revert|return|change it|take me) back to |go |switch |show |show me |"
             r"back to |return to |revert to |i prefer |i preferred |"

@@ -469,6 +469,8 @@ COMMAND_WORDS = [Case(text=t, command=c, group="command-words") for t, c in [
     ("Can you undo the last thing you did?", "undo"), ("show me the before version", "reset"),
     ("let me see the original image", "reset"), ("restore to original", "reset"),
     ("start over with the original photo", "reset"), ("go back to before", "undo"),
+    ("i want to see the original again", "reset"), ("throw it all away and start again", "reset"),
+    ("put everything back", "reset"), ("go back one", "undo"), ("get the original back", "reset"),
     ("discard the last edit", "undo"),
     ("could you undo that?", "undo"), ("ugh, reverse that", "undo"),
     # redo
@@ -529,6 +531,11 @@ MULTI_ACTION = _group("multi-action", [
     ("remove the noise and sharpen the lighthouse", [("lighthouse", N, None), ("lighthouse", B, None)]),
     ("get rid of the blur and the grain on the cat and the dog",
      [("cat", B, None), ("cat", N, None), ("dog", B, None), ("dog", N, None)]),
+    ("really sharpen and denoise the face", [("face", B, 0.5), ("face", N, 0.5)]),
+    ("gently denoise and sharpen the cat and the dog",
+     [("cat", N, 1.5), ("cat", B, 1.5), ("dog", N, 1.5), ("dog", B, 1.5)]),
+    ("remove the noise and jpeg artifacts from the sky and the clouds but keep the grain",
+     [("sky", N, 1.5), ("sky", J, 1.5), ("clouds", N, 1.5), ("clouds", J, 1.5)]),
     ("denoise and sharpen the man on the left with 0.6",
      [("man on the left", N, 0.6), ("man on the left", B, 0.6)]),
 ])
