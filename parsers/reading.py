@@ -2,8 +2,7 @@
 
 ``read_message`` splits a normalised message into sentences and clauses, reads each clause as
 ``[verb] [target] [adjective]`` plus a strength, and collects the edits it names (step 4 in the
-``parsers.rules`` docstring). ``clean_target`` and ``strip_fillers`` are shared with
-``parsers.refine``.
+``parsers.rules`` docstring). Region names come from ``parsers.targets``.
 """
 
 from __future__ import annotations
@@ -13,6 +12,13 @@ from dataclasses import dataclass, field
 
 from parsers import vocabulary as voc
 from parsers.plan import BACKGROUND, IMAGE
+from parsers.targets import (
+    _BACKGROUND,
+    _IMAGE,
+    _UNSUPPORTED_VERB,
+    clean_target,
+    strip_fillers,
+)
 from parsers.text import _rx, _take_strength
 
 # -- clause grammar --------------------------------------------------------------------------
@@ -25,9 +31,6 @@ _OUT_OF = _rx(rf"^{voc.OUT_VERBS} (?P<l>(?:(?!\b(?:out|off)\b).)+?) (?:out|off) 
 _ALL_BUT = _rx(r"\b(everything|all|the whole (?:image|photo|picture)|the (?:image|photo|picture)) "
                r"but\b(?! not\b)(?! (?:do not|never|keep|keeping|preserve|retain|maintain|protect|leave|make|"
                r"go|be|without|not too|try|please|i|also|just|then|sharpen|denoise|restore|remove)\b)")
-_LEAD = _rx(rf"^(?:(?:{voc.POLITE_LEAD}|{voc.CONNECTIVES}),? )+")
-_TRAIL = _rx(rf"(?: ,?(?:{voc.TRAIL_POLITE}|{voc.TRAIL_ADDITION}))+$")
-_TRAIL_POLITE = _rx(rf"(?: ,?(?:{voc.TRAIL_POLITE}))+$")
 _JUST = _rx(r"^(?:just|simply) ")
 _ONLY_INTENSITY = _rx(rf"\b(?:only|just) (?={voc.alt(voc.INTENSITY)}\b)")
 _ONLY = _rx(r"(?:^|\s)(?:only|just(?= (?:the|my|his|her|their|our|your|this|that|these|those|a|an) ))"
@@ -46,7 +49,6 @@ _UNSUPPORTED_ADJ = _rx(voc.UNSUPPORTED_ADJECTIVES)
 _LEADING_TABLE = [(_rx(src), actions) for src, actions in voc.LEADING_ADJECTIVES.items()]
 _LEADING_ADJ = _rx(rf"^(?:(?:an?|the|some) )?(?P<s>{voc.alt(voc.LEADING_ADJECTIVES)}) "
                    r"(?P<t>(?!(?:and|or|but|with|on|in)\b).+)$")
-_UNSUPPORTED_VERB = _rx(rf"^{voc.UNSUPPORTED_VERBS}\b")
 _DEG_TABLE = [(_rx(src), actions) for src, actions in voc.DEGRADATIONS.items()]
 _NOUN_TABLE = [(_rx(src), actions) for src, actions in voc.DEGRADATION_NOUNS.items()]
 _DEG = voc.alt(voc.DEGRADATIONS)
@@ -89,25 +91,11 @@ _NOUN_PHRASE = _rx(rf"^(?:{_QUANT} )?(?:{_NOUN})(?: {_WHERE} .+)?$")  # "the noi
 _PARTICLE = _rx(r" (?:up|out)$| (?:at all|anything|in any way)$|(?: back)?(?: to (?:the |its |their |"
                 r"how it was|the way it was)(?:original|initial|unedited)?(?: (?:state|look|version|"
                 r"colou?rs?))?)?$")
-_DETERMINER = _rx(rf"^{voc.DETERMINERS} (?=\S)")
-_TARGET_PREP = _rx(r"^(?:from|off|across|throughout|within|inside|in|on|for) "
-                   r"(?=(?:the|my|his|her|their|our|your|this|that|these|those|all|every|each) "
-                   r"(?!(?:left|right|top|bottom|middle|center|centre)\b))")
 _NP_START = _rx(r"^(?:the|a|an|my|his|her|their|our|your|this|that|these|those|all|both|every|each)\b")
-_TARGET_DEG = [(_rx(rf"^(?:{src}) (?=\S)"), actions) for src, actions in voc.TARGET_DEGRADATIONS.items()]
-_IMAGE = _rx(rf"(?:{voc.IMAGE_WORDS})")
-_BACKGROUND = _rx(rf"(?:{voc.BACKGROUND_WORDS})")
-_ONE = _rx(rf"(?:{voc.PRONOUNS_ONE})")
-_MANY = _rx(rf"(?:{voc.PRONOUNS_MANY})")
 
 
 def _lookup(table: list[tuple[re.Pattern[str], tuple[str, ...]]], text: str) -> tuple[str, ...]:
     return next((actions for regex, actions in table if regex.fullmatch(text)), ())
-
-
-def strip_fillers(text: str) -> str:
-    """Drop politeness and connectives at the start, politeness/"too" at the end."""
-    return _TRAIL.sub("", _LEAD.sub("", text)).strip(" ,")
 
 
 @dataclass
@@ -235,39 +223,6 @@ class _Reading:
     strength_only: bool = False  # the message is only a strength ("with 0.5", "strongly")
     relative: bool = False  # a strength came from a comparative ("even blurrier", "more bokeh")
     skipped: list[str] = field(default_factory=list)  # clauses that named nothing to restore
-
-
-def clean_target(raw: str) -> tuple[str | None, tuple[str, ...]]:
-    """Raw words → (target, hinted actions). None when the words cannot name a region.
-
-    Pronouns come back as "it" / "them"; image and background synonyms as ``image`` /
-    ``background``. Leading articles, possessives and quantifiers are dropped, spatial phrases
-    kept whole; degradation adjectives in front ("the blurry face") are dropped and returned
-    as hints.
-    """
-    t = _TARGET_PREP.sub("", strip_fillers(raw.strip(" ,.;:!?'-_*~")))  # "… but only from the sky"
-    for _ in range(3):
-        t = _DETERMINER.sub("", t)
-    hints: tuple[str, ...] = ()
-    for regex, actions in _TARGET_DEG:
-        if (m := regex.match(t)) and (actions != ("restore",) or _IMAGE.fullmatch(t[m.end():])):
-            t, hints = t[m.end():], actions
-            t = _DETERMINER.sub("", t)
-            break
-    if not t or not any(ch.isalnum() for ch in t):
-        return None, hints
-    if _ONE.fullmatch(t):
-        return "it", hints
-    if _MANY.fullmatch(t):
-        return "them", hints
-    if _BACKGROUND.fullmatch(t):
-        return BACKGROUND, hints
-    if _IMAGE.fullmatch(t):
-        return IMAGE, hints
-    words = {w.strip(".,'!?:;") for w in t.replace("'s ", " ").split()}
-    if words & voc.NON_TARGET_WORDS or _UNSUPPORTED_VERB.match(t):
-        return None, hints
-    return t, hints
 
 
 def _resolve(raw: str | None, actions: tuple[str, ...], state: _Reading) -> tuple[list[str], tuple[str, ...]]:

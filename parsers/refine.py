@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from parsers import vocabulary as voc
 from parsers.plan import BACKGROUND, FIDELITY_MAX, FIDELITY_MIN, FIDELITY_NEUTRAL, IMAGE, Edit, EditPlan
-from parsers.reading import _NOUN, _PREFIXES, _PROTECT, _Item, clean_target, read_message, strip_fillers
+from parsers.reading import _NOUN, _PREFIXES, _PROTECT, _Item, read_message
+from parsers.targets import clean_target, strip_fillers
 from parsers.text import NOT_A_NUMBER, _rx, parse_number
 
 

@@ -49,7 +49,8 @@ Strengths: a number after with / at / fidelity / strength / ":" / "=" (".75", "0
 [0, 2] raises ``InstructionError``; user numbers are never clamped. "keep" edits carry no fidelity.
 
 This module holds steps 1 and 2 and the order; step 3 is in ``parsers.refine``, step 4 in
-``parsers.reading``, normalisation and strengths in ``parsers.text``.
+``parsers.reading`` (region names in ``parsers.targets``), normalisation and strengths in
+``parsers.text``.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ import re
 from parsers import vocabulary as voc
 from parsers.base import InstructionParser
 from parsers.plan import BACKGROUND, IMAGE, Edit, EditPlan
-from parsers.reading import _TRAIL_POLITE, _Item, clean_target, read_message, strip_fillers
+from parsers.reading import _Item, read_message
 from parsers.refine import _reply, adjust_relative, apply_strength, merge_keep, refine
+from parsers.targets import _TRAIL_POLITE, clean_target, strip_fillers
 from parsers.text import _EDGE_PUNCT, NOT_A_NUMBER, _rx, normalize, parse_number
 
 __all__ = ["MAX_CHARS", "RuleParser", "normalize", "parse_number", "read_message", "refine"]
