@@ -41,6 +41,7 @@ _EDGE_PUNCT = _rx(r"^[\s.!?,;:]+|[\s.!?,;:]+$")
 def normalize(text: str) -> str:
     """Lower-case, NFKC, straight quotes, expanded contractions, single spaces, no "please"."""
     text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(" " if unicodedata.category(ch) == "So" else ch for ch in text)  # emoji, symbols
     for pattern, repl in _REWRITES:
         text = pattern.sub(repl, text)
     return text.strip()

@@ -412,7 +412,10 @@ NON_TARGET_WORDS = frozenset(
 # -- fillers and conversation ----------------------------------------------------------------
 #: Politeness and hedges dropped from the start of a message or clause.
 POLITE_LEAD = (
-    r"(?:hey|ok|okay|so|well|now|hmm+|um+|uh+|alright|right|great|nice|cool|thanks|thank you|"
+    r"(?:thanks (?:a lot|so much|very much|a bunch|a ton)|thank you (?:so much|very much|a lot)|"
+    r"many thanks|much appreciated|hi|hello|hiya|yo|good (?:morning|afternoon|evening)|dear restora|"
+    r"restora|hey there|hi there|hello there|"
+    r"hey|ok|okay|so|well|now|hmm+|um+|uh+|alright|right|great|nice|cool|thanks|thank you|"
     r"could you|can you|would you|will you|could u|can u|would you mind|i would like you to|"
     r"i would like|i want you to|i want|i need you to|i need|i would love you to|i would love|"
     r"i would appreciate it if you could|let us|go ahead and|try to|help me|maybe|actually|"
@@ -426,7 +429,11 @@ CONNECTIVES = (
 )
 #: Dropped from the end of a message or clause.
 TRAIL_POLITE = (
-    r"(?:thanks|thank you|thx|for me|if you can|if possible|if you could|now|again|ok|okay|"
+    r"(?:thanks (?:a lot|so much|very much|a bunch|a ton)|thank you (?:so much|very much|a lot)|"
+    r"many thanks|much appreciated|if (?:that|it) is (?:ok|okay|possible|alright|fine)|"
+    r"if you do not mind|when you can|when you get a chance|"
+    r"so (?:that )?(?:i|we|you|one|people) (?:can|could|will|would) [a-z' ]+|"
+    r"thanks|thank you|thx|for me|if you can|if possible|if you could|now|again|ok|okay|"
     r"in this photo|in the photo|in this image|in the image|in the picture|in this picture|here|"
     r"too much to ask|with care|with great care|with a lot of care|carefully|nicely|instead|"
     r"(?<!really )(?<!very )(?<!super )(?<!extra )well)"

@@ -729,6 +729,12 @@ NON_NUMBERS = _group("non-number", [
 ])
 
 PARTIAL = _group("partial", [
+    # politeness, greetings and purposes are not "not understood"
+    ("restore the dog, thanks a lot", [("dog", R, None)]),
+    ("please restore the dog if that's ok", [("dog", R, None)]),
+    ("hi, can you restore the dog?", [("dog", R, None)]),
+    ("sharpen the face so I can see the eyes", [("face", B, None)]),
+    ("Restore the dog 🙂", [("dog", R, None)]),
     ("sharpen the face and make the sky purple", [("face", B, None)], NOTE),
     ("denoise the photo and also add a hat to the dog", [(IMG, N, None)], NOTE),
     ("restore the dog, and colorize it", [("dog", R, None)], NOTE),
