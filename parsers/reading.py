@@ -42,7 +42,8 @@ _NEGATABLE = _rx(rf"^{voc.NEGATABLE}(?= |$)")
 _PREFIXES = [(_rx(rf"^(?:{src})(?= |$)"), kind, actions) for src, kind, actions in voc.PREFIXES]
 _SUFFIX_TABLE = [(_rx(src), actions) for src, actions in voc.SUFFIXES.items()]
 _SUFFIX_ALT = voc.alt(voc.SUFFIXES)
-_SUFFIX = _rx(rf"(?:^|(?<=\s))(?:(?:to be|to look|be|look|looking|become|to become|get) )?(?:more )?"
+_SUFFIX = _rx(rf"(?:^|(?<=\s))(?:(?:to be|to look|be|look|looking|become|to become|get|should be|should look|"
+              rf"needs? to be|needs? to look|must be|has to be|have to be|could be) )?(?:more )?"
               rf"(?P<s>{_SUFFIX_ALT}|{voc.UNSUPPORTED_ADJECTIVES})$")
 _SUFFIX_ALONE = _rx(rf"(?:and )?(?:{_SUFFIX_ALT})")
 _UNSUPPORTED_ADJ = _rx(voc.UNSUPPORTED_ADJECTIVES)
@@ -84,7 +85,8 @@ _RAISE = _rx(rf"^(?:(?P<v>{_RAISE_VERB}) (?:the |some |a bit of |your )?(?P<n>{_
              rf"(?P<v2>{_PARTICLE_VERB}) (?:the |your )?(?P<n2>{_ACTION_NOUN}) (?P<p>up|out))"
              rf"(?: (?:on|of|for|in|to|at|across) (?P<t>.+))?$")
 _NOUN_ON = _rx(rf"^(?:(?:an?|some|the) )?(?P<n>{_ACTION_NOUN}) (?:on|for|to|in|of|across) (?P<t>.+)$")
-_GIVE = _rx(rf"^(?:give|let|treat) (?P<t>.+?) (?:(?:an?|some|the) )?(?P<n>{voc.GIVE_NOUNS})$")
+_GIVE = _rx(rf"^(?:give|let|treat) (?P<t>.+?) (?:(?:an?|some|the) )?(?:(?:good|nice|quick|proper|decent|"
+            rf"careful|real) )?(?P<n>{voc.GIVE_NOUNS}|clean|scrub|polish|once-over|going-over)$")
 _NOUN_ADJ = _rx(rf"^(?:make|have|get|i want|i would like) (?:the |your )?(?P<n>{voc.GIVE_NOUNS}) "
                 rf"(?:(?:on|of|for|in) (?P<t>.+?) )?(?P<a>{voc.alt(voc.INTENSITY_ADJECTIVES)})$")
 _NOUN_PHRASE = _rx(rf"^(?:{_QUANT} )?(?:{_NOUN})(?: {_WHERE} .+)?$")  # "the noise in the sky"
@@ -146,7 +148,9 @@ def _read_chunk(raw: str, state: _Reading, after: _Chunk | None = None) -> _Chun
         strength = _take_strength(f"{m.group('a')} {m.group('n')}")[1] if strength is None else strength
         text = m.group("n") + (f" on {m.group('t')}" if m.group("t") else "")
     if m := _GIVE.match(text):  # "give the background more bokeh" → "bokeh on the background"
-        text = f"{m.group('n')} on {m.group('t')}"
+        noun = m.group("n")
+        noun = "cleanup" if noun in ("clean", "scrub", "polish", "once-over", "going-over") else noun
+        text = f"{noun} on {m.group('t')}"
     chunk = _Chunk(text=raw, strength=strength, lead=lead, number=is_number)
     if after is not None and after.removal and (m := _NOUN_LIST.match(text)):
         # "remove noise and jpeg artifacts from the sky": the verb and the region are shared

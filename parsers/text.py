@@ -29,7 +29,8 @@ _REWRITES = [(_rx(p), r) for p, r in (
     (r"\b(i|you|we|they)'ve\b", r"\1 have"), (r"\b(you|we|they)'re\b", r"\1 are"),
 (r"\blet's\b", "let us"),
     (r"\b(i|we) (?:really|truly|just|kinda|kind of|also|actually) (want|need|would|wish|hope)\b", r"\1 \2"),
-    (r"\b(super|ultra|extra)-(?=[a-z])", r"\1 "), (r"&", " and "), (r"\bw/\s*", "with "),
+    (r"\b(super|ultra|extra)-(?=[a-z])", r"\1 "),
+    (r"\bdeep[- ]clean", "thoroughly clean"), (r"&", " and "), (r"\bw/\s*", "with "),
     (r"([0-9])\s*(?:percent|per cent|pct)\b", r"\1%"), (r"([0-9])\s+%", r"\1%"),
     (r"\s*([:=])\s*", r" \1 "), (r"\bblack and white\b", "black-and-white"),
     (r"\bsalt and pepper\b", "salt-and-pepper"), (r"\b(?:please|pls|plz|kindly)\b", " "),
@@ -83,7 +84,10 @@ _DEGREE_TABLE = [(_rx(words), value) for words, value in voc.COMPARATIVE_DEGREES
 _INTENSIFIER_TABLE = [(_rx(words), value) for words, value in voc.INTENSIFIERS.items()]
 _INTENSITY_TABLE = [(_rx(words), value) for words, value in voc.INTENSITY.items()]
 _INTENSITY_ADJ_TABLE = [(_rx(words), value) for words, value in voc.INTENSITY_ADJECTIVES.items()]
-_MORE_END = _rx(rf"(?:^|(?<=\s))(?:(?P<d>{voc.alt(voc.COMPARATIVE_DEGREES)}) )?more$")
+_MORE_END = _rx(rf"(?:^|(?<=\s))(?:(?P<d>{voc.alt(voc.COMPARATIVE_DEGREES)}) )?(?:more|further)$")
+_MORE_OTHER = _rx(r"(?:(?<=\ssharper)|(?<=\scrisper)|(?<=\sclearer)|(?<=\scleaner)|(?<=\sblurrier)|"
+                  r"(?<=\sbetter)|(?<=\ssmoother)) still$|"
+                  r"^(?:even |still )?further (?=\S)")  # "sharper still", "further blur the background"
 _SPACES = _rx(r"\s+")
 _AFTER_LEAD_NUMBER = _rx(r"^(?:on|for|to) ")
 
@@ -154,6 +158,9 @@ def _take_strength(text: str) -> tuple[str, float | None, bool, bool, bool]:
         if value is None:
             value = _word_value(_DEGREE_TABLE, degree) if degree else voc.MORE_INTENSITY
             relative = True
+        text = _cut(text, m)
+    if m := _MORE_OTHER.search(text):
+        value, relative = (voc.MORE_INTENSITY, True) if value is None else (value, relative)
         text = _cut(text, m)
     if lead and is_number:
         text = _AFTER_LEAD_NUMBER.sub("", text)  # "fidelity 0.5 on the dog"
