@@ -139,8 +139,9 @@ def _read_predicate(text: str) -> tuple[str | None, tuple[str, ...]] | None:
 
 def _read_chunk(raw: str, state: _Reading, after: _Chunk | None = None) -> _Chunk:
     text = _ONLY_INTENSITY.sub("", raw)  # "only slightly" is an intensity, not an exclusion
+    was_only = state.only
     if _ONLY.search(text):
-        state.only, text = True, _ONLY.sub(" ", text).strip()
+        state.only, text = True, " ".join(_ONLY.sub(" ", text).split())
     text, strength, lead, is_number, relative = _take_strength(strip_fillers(text))
     state.relative = state.relative or relative
     text = _JUST.sub("", strip_fillers(text))
@@ -165,6 +166,7 @@ def _read_chunk(raw: str, state: _Reading, after: _Chunk | None = None) -> _Chun
                                   voc.MORE_INTENSITY)
     elif m := _PROTECT.match(text):  # "but keep skin texture", "without losing the grain on the border"
         chunk.kind, chunk.target = "protect", m.group("t") or m.group("t2") or m.group("tp")
+        state.only = was_only  # "keep the grain only on the edges" leaves the rest as it was
         chunk.suffix = ("quality",) if m.group("q") or m.group("qp") else ()
     elif m := _EXCLUDE.match(text):
         chunk.kind, chunk.target = "exclude", text[m.end():] or None

@@ -273,7 +273,8 @@ OUT_VERBS = _OUT
 #: Qualities of a region that a restoration could wash out ("keep skin texture", "preserve the
 #: film grain"). "keep QUALITY [on REGION]" is a gentler fidelity for that region, never a region.
 QUALITY_NOUNS = (
-    r"(?:textures?|grain|graininess|grain structure|details?|detail level|fine details?|film look|"
+    r"(?:textures?|grain|graininess|grain structure|noise|film noise|details?|detail level|fine details?|"
+    r"film look|"
     r"look|feel|character|pores|freckles|wrinkles|skin tones?|tones?|colou?rs?|sharpness|authenticity|"
     r"realism|charm|atmosphere|mood|patina|vintage look|vintage feel|analog(?:ue)? look|film feel|"
     r"film character|imperfections|structure|texture detail|texture details|micro-?contrast)"
@@ -388,7 +389,7 @@ TARGET_DEGRADATIONS: dict[str, tuple[str, ...]] = {
 IMAGE_WORDS = (
     r"(?:(?:whole|entire|full|complete|overall) )?(?:image|photo|photograph|picture|pic|shot|"
     r"scene|frame|snapshot|selfie|portrait)s?|whole thing|everything|all|it all|all of it|"
-    r"the lot|whole|overall|every part|(?:(?:image|photo|picture|overall) )?quality|"
+    r"the lot|whole|overall|every part|everywhere|all over|(?:(?:image|photo|picture|overall) )?quality|"
     r"quality of (?:the |this |my )?(?:image|photo|picture)|"
     r"(?:image|photo|picture|pic) (?:i|we) (?:uploaded|sent(?: you)?|attached|shared|gave you|just sent)"
 )
