@@ -54,6 +54,8 @@ _NUMBER = _rx(r"[+-]?(?:[0-9]+(?:[.,][0-9]+)?|[.,][0-9]+)%?")
 NOT_A_NUMBER = r"[+-]?(?:nan|inf|infinity|infinite|∞)"
 _NUM_MARKED = _rx(rf"(?:^|(?<=\s)){voc.NUMBER_MARKER} (?P<num>(?=\S*[\d%])\S+|{NOT_A_NUMBER})"
                   rf"(?: (?:fidelity|strength|scale|level))?(?=$| {voc.NUMBER_FOLLOWERS}\b)")
+_NUM_WORD = _rx(rf"(?:^|(?<=\s))(?:(?:with|at|using|and) )?(?:(?:a|an|the) )?(?P<k>fidelity|strength)"
+                rf"(?: (?:of|is|at|[:=]))? (?P<w>[a-z]+)(?=$| {voc.NUMBER_FOLLOWERS}\b)")
 _NUM_LEAD = _rx(r"^(?P<num>[+-]?[0-9]*[.,]?[0-9]+%?) (?:on|for|to) ")
 _NUM_MARKED_LEAD = _rx(rf"^(?:with|at|using)(?: (?:a )?(?:fidelity|strength)(?: of)?)? "
                        rf"(?P<num>(?=\S*[\d%])\S+|{NOT_A_NUMBER}),? (?=\S)")  # "with 0.5, restore the dog"
@@ -128,6 +130,15 @@ def _take_strength(text: str) -> tuple[str, float | None, bool, bool, bool]:
             if value is None:
                 value, lead, is_number = number, m.start() == 0, True
             text = _cut(text, m)
+    while m := _NUM_WORD.search(text):  # "strength: high", "fidelity one"; "fidelity: abc" is malformed
+        table = voc.FIDELITY_WORDS if m.group("k") == "fidelity" else voc.STRENGTH_WORDS
+        word = m.group("w")
+        number = voc.NUMBER_WORDS.get(word, table.get(word))
+        if number is None:
+            parse_number(word)  # raises: a word that is not a strength
+        if value is None:
+            value, lead, is_number = number, m.start() == 0, word in voc.NUMBER_WORDS
+        text = _cut(text, m)
     if m := _AS_ADJ_AS.search(text):  # "as sharp as possible" → "sharp", the strongest words
         value, lead = (voc.INTENSITY["extremely"], m.start() == 0) if value is None else (value, lead)
         text = _SPACES.sub(" ", text[: m.start()] + m.group("a") + text[m.end():]).strip()

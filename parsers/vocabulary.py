@@ -170,6 +170,18 @@ NUMBER_MARKER = (
 )
 #: A number after a marker only counts if the clause ends there or one of these follows
 #: ("the man with 2 dogs" keeps "with 2 dogs" in the target).
+#: Words after "fidelity" / "strength" ("strength: high", "fidelity one"). Any other word there is
+#: a malformed strength ("fidelity: abc", "strength = nan"), never part of a region name.
+NUMBER_WORDS: dict[str, float] = {"zero": 0.0, "half": 0.5, "one": 1.0, "two": 2.0}
+FIDELITY_WORDS: dict[str, float] = {
+    "low": 0.5, "lower": 0.75, "medium": 1.0, "normal": 1.0, "default": 1.0, "neutral": 1.0, "high": 1.5,
+    "higher": 1.25, "min": 0.0, "minimum": 0.0, "max": 2.0, "maximum": 2.0,
+}
+STRENGTH_WORDS: dict[str, float] = {
+    "low": 1.5, "weak": 1.5, "light": 1.5, "gentle": 1.5, "medium": 1.0, "normal": 1.0, "default": 1.0,
+    "moderate": 1.0, "high": 0.5, "strong": 0.5, "heavy": 0.5, "max": 0.25, "maximum": 0.25, "full": 0.25,
+    "min": 1.75, "minimum": 1.75,
+}
 NUMBER_FOLLOWERS = alt([
     "and", "on", "for", "to", "then", "but", "fidelity", "strength", "scale", "each", "both",
     "too", "also", "as well", "while", "only", "instead", "keep", "leave", "except",

@@ -739,7 +739,13 @@ NON_NUMBERS = _group("non-number", [
     ("make the dog clear with 0.5 and keep other parts bokeh blur with inf", [], ERR),
     ("with ∞", [], ERR), ("restore everything at nan%", [], ERR),
     ("denoise the sky with a fidelity of nan", [], ERR),
-    ("nan", [], ERR), ("at inf", [], ERR), ("restore nan's portrait", [("nan's portrait", R, None)]),
+    ("nan", [], ERR), ("at inf", [], ERR),
+    ("restore the dog with fidelity abc", [], ERR), ("sharpen the sign, strength: lots", [], ERR),
+    ("restore the sky, strength = none", [], ERR),
+    ("restore the dog with fidelity one", [("dog", R, 1.0)]),
+    ("restore the dog, strength: low", [("dog", R, 1.5)]),
+    ("denoise the sky with fidelity high", [("sky", N, 1.5)]),
+    ("restore nan's portrait", [("nan's portrait", R, None)]),
 ])
 
 PARTIAL = _group("partial", [

@@ -189,6 +189,20 @@ def test_non_numbers_as_strengths_are_the_malformed_strength_error(
         parse(form.format(token), previous)
 
 
+_KNOWN = {*voc.NUMBER_WORDS, *voc.FIDELITY_WORDS, *voc.STRENGTH_WORDS, "of", "is", "at", "and", "on", "for",
+          "to", "then", "but", "each", "both", "too", "also", "while", "only", "instead", "keep", "leave",
+          "except", "fidelity", "strength", "scale", "as"}
+
+
+@PROPERTY
+@given(st.from_regex(r"[a-z]{2,9}", fullmatch=True).filter(lambda w: w not in _KNOWN),
+       st.sampled_from(["restore the dog with fidelity {}", "fidelity: {}", "sharpen the sky, strength = {}",
+                        "denoise the face with a strength of {}"]))
+def test_a_word_where_a_strength_belongs_is_malformed(word: str, form: str) -> None:
+    with pytest.raises(InstructionError, match="0 to 2"):
+        parse(form.format(word))
+
+
 # -- protective clauses and partial understanding --------------------------------------------
 QUALITY_WORDS = ["skin texture", "the texture", "the film grain", "some grain", "the fine details",
                  "the film look", "its character", "the natural look", "the freckles"]
