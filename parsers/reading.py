@@ -65,6 +65,7 @@ _PREDICATES = [
         rf" (?P<n>{_NOUN})$"),
     _rx(rf"^(?:{_QUANT} )?(?P<n>{_NOUN})(?: {_WHERE} (?P<t>.+))?$"),
 ]
+_GREETING = _rx(rf"{voc.GREETINGS}(?:,? {voc.GREETINGS})*[.!]*")
 _NOUN_LIST = _rx(rf"^(?:(?:and|or|also|as well as|plus) )?(?:(?:{_QUANT}|both|either) )?(?P<n>{_NOUN})"
                  rf"(?: (?:{_WHERE}|off) (?P<t>.+))?$")
 _REMOVAL = _rx(rf"^{voc.REMOVE_VERBS} ")
@@ -370,7 +371,7 @@ def _read_sentence(sentence: str, state: _Reading) -> None:
         raw = raw.replace("_and_", "and").strip()
         if chunks and chunks[-1].suffix and _SUFFIX_ALONE.fullmatch(raw):  # "sharp and clean"
             chunks[-1].suffix += _lookup(_SUFFIX_TABLE, raw.removeprefix("and "))
-        elif raw:
+        elif raw and not _GREETING.fullmatch(raw):  # "perfect, now the sky"
             chunks.append(_read_chunk(raw, state, chunks[-1] if chunks else None))
     groups: list[tuple[list[_Chunk], list[tuple[str, float | None]]]] = []
     pending: list[tuple[str, float | None]] = []

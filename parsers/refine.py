@@ -44,7 +44,8 @@ _REFINE_CLAUSES = [
 ]
 _SAME = _rx(r"^(?:(?:the )?same(?: thing| again| as before| plan| as last time)?|like before|as before|"
             r"again|do it again|repeat(?: that| it)?),?(?: (?:but|with|except|and|only|just))? (?P<rest>.+)$")
-_ALSO = _rx(r"^(?:and also|also|and|plus|additionally|as well as|in addition),? (?P<rest>.+)$")
+_ALSO = _rx(r"^(?:and also|also|and|plus|additionally|as well as|in addition|now|and now|next|then),? "
+            r"(?P<rest>.+)$")
 _TOO = _rx(rf"^(?P<rest>.+?),? {voc.TRAIL_ADDITION}$")
 _REFINE_SPLIT = _rx(rf"\s*(?:;|,(?!\d)|(?<!\d),)\s*|\s+(?:and|but)\s+"
                     rf"(?=(?:{_MOD} )?{_DIR}\b|\S*\d|not |without |drop |skip )")
@@ -251,7 +252,7 @@ def refine(text: str, previous: EditPlan | None, said: str = "") -> EditPlan | N
         kind, body = "same", m.group("rest")
     elif m := (_ALSO.match(text) or _TOO.match(text)):
         kind, body = "also", m.group("rest")
-    if previous is not None and kind != "same" and (m := _PROTECT.match(strip_fillers(body))):
+    if previous is not None and (m := _PROTECT.match(strip_fillers(body))):
         # "but keep the skin texture" after a result: one step gentler there (or everywhere)
         targets = _refine_targets(m.group("t") or m.group("t2") or m.group("tp")) or [None]
         work = _Refinement(previous)

@@ -143,7 +143,8 @@ class RuleParser(InstructionParser):
                 return adjusted
         if reading.items:
             edits = tuple(_to_edit(i) for i in reading.items)
-            skipped = [strip_fillers(t) or t for t in reading.unsupported + reading.skipped]
+            skipped = [strip_fillers(t) or t for t in reading.unsupported + reading.skipped
+                       if not _GREETING.match(_EDGE_PUNCT.sub("", t))]  # "great! now denoise the sky"
             return EditPlan(edits=edits, message=_partial(edits, skipped) if skipped else None)
         if reading.strength_only and reading.carry is not None:
             if previous is not None and previous.edits:

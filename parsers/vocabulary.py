@@ -194,7 +194,8 @@ STEP_MODIFIERS: dict[str, float] = {
     "a touch": 0.15, "somewhat": 0.15,
     "much": 0.5, "a lot": 0.5, "way": 0.5, "far": 0.5, "lots": 0.5, "significantly": 0.5,
     "very slightly": 0.1, "a tiny bit": 0.1, "just a touch": 0.1, "just a bit": 0.1,
-    "even": STEP_DEFAULT, "still": STEP_DEFAULT,
+    "even": STEP_DEFAULT, "still": STEP_DEFAULT, "really": 0.5, "super": 0.5, "considerably": 0.5,
+    "way way": 0.75, "much much": 0.75, "a whole lot": 0.5,
 }
 STRONGER = [
     "stronger", "more", "harder", "heavier", "more aggressive", "more aggressively",
