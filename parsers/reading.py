@@ -28,6 +28,11 @@ _CLAUSES = _rx(r"\s*(?:,(?!\d)|(?<!\d),)\s*|\s+(?:and then|and also|and|then|whi
                r"\s+(?=so(?: that)? (?:it|they) (?:still )?(?:looks?|stays?|remains?)\b)")
 _BETWEEN = _rx(r"\bbetween (\S+(?: \S+){0,3}?) and\b")
 _OUT_OF = _rx(rf"^{voc.OUT_VERBS} (?P<l>(?:(?!\b(?:out|off)\b).)+?) (?:out|off) (?:of|from) ")
+_NOUNS_REMOVAL = _rx(rf"\b(?P<a>{voc.alt(voc.DEGRADATION_NOUNS)})(?P<b>(?:,? (?:and|&|plus) |, )"
+                     rf"{voc.alt(voc.DEGRADATION_NOUNS)}) (?:removal|reduction|clean-?up|correction) "
+                     r"(?:on|in|for|from|of) ")
+_NEEDS = _rx(rf"^(?P<t>.+?) (?:needs?|requires?|could use|could do with|would benefit from|wants?) "
+             rf"(?:(?:some|a|an|a bit of|a lot of|more) )?(?P<n>{voc.alt(voc.ACTION_NOUNS)})$")
 _ALL_BUT = _rx(r"\b(everything|all|the whole (?:image|photo|picture)|the (?:image|photo|picture)) "
                r"but\b(?! not\b)(?! (?:do not|never|keep|keeping|preserve|retain|maintain|protect|leave|make|"
                r"go|be|without|not too|try|please|i|also|just|then|sharpen|denoise|restore|remove)\b)")
@@ -115,6 +120,7 @@ class _Chunk:
     lead: bool = False  # the strength came before the verb: it covers the whole group
     number: bool = False  # the strength is a user-given number, not an intensity word
     removal: bool = False  # "remove …": degradation nouns listed after it share the verb
+    nominal: bool = False  # "the sky needs denoising": action nouns listed after it share the region
 
 
 def _split_suffix(text: str) -> tuple[str | None, tuple[str, ...], bool]:
@@ -158,6 +164,9 @@ def _read_chunk(raw: str, state: _Reading, after: _Chunk | None = None) -> _Chun
         # "remove noise and jpeg artifacts from the sky": the verb and the region are shared
         chunk.kind, chunk.actions, chunk.removal = "action", _lookup(_NOUN_TABLE, m.group("n")), True
         chunk.target = m.group("t") or ("it" if after.target else None)
+    elif m := _NEEDS.match(text):  # "the sky needs denoising (and sharpening)"
+        chunk.kind, chunk.target, chunk.nominal = "action", m.group("t"), True
+        chunk.actions = _lookup(_ACTION_NOUN_TABLE, m.group("n"))
     elif m := _RAISE.match(text) or _NOUN_ON.match(text):  # "crank up the sharpness on the face"
         chunk.kind, chunk.target = "action", m.group("t")
         chunk.actions = _lookup(_ACTION_NOUN_TABLE, m.group("n") or m.group("n2"))
@@ -184,6 +193,8 @@ def _read_chunk(raw: str, state: _Reading, after: _Chunk | None = None) -> _Chun
         chunk.removal = chunk.kind == "action" and "keep" not in chunk.actions and bool(_REMOVAL.match(text))
         if chunk.kind == "action":
             chunk.target = _strip_target_tail(rest) or None
+            if chunk.target is None and after is not None and after.nominal:
+                chunk.target, chunk.nominal = "it", True  # "the sky needs denoising and sharpening"
         else:
             chunk.target, chunk.suffix, unsupported = _split_suffix(rest)
             chunk.kind = "unsupported" if unsupported else chunk.kind
@@ -366,6 +377,7 @@ def _protect(chunk: _Chunk, state: _Reading) -> None:
 def _read_sentence(sentence: str, state: _Reading) -> None:
     sentence = _ALL_BUT.sub(r"\1 except", _BETWEEN.sub(r"between \1 _and_", sentence))
     sentence = _OUT_OF.sub(r"remove \g<l> from ", sentence)  # "take the noise and blur out of the sky"
+    sentence = _NOUNS_REMOVAL.sub(r"remove \g<a>\g<b> from ", sentence)  # "noise and blur removal on X"
     chunks: list[_Chunk] = []
     for raw in _CLAUSES.split(sentence):
         raw = raw.replace("_and_", "and").strip()
