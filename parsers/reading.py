@@ -2,7 +2,8 @@
 
 ``read_message`` splits a normalised message into sentences and clauses, reads each clause as
 ``[verb] [target] [adjective]`` plus a strength, and collects the edits it names (step 4 in the
-``parsers.rules`` docstring). Region names come from ``parsers.targets``.
+``parsers.rules`` docstring). Region names come from ``parsers.targets``, whole-clause idioms
+(protective clauses, shared actions, action nouns) from ``parsers.idioms``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,18 @@ import re
 from dataclasses import dataclass, field
 
 from parsers import vocabulary as voc
+from parsers.idioms import (
+    _ACTION_NOUN_TABLE,
+    _GIVE,
+    _NEEDS,
+    _NOUN_ADJ,
+    _NOUN_ON,
+    _NOUNS_REMOVAL,
+    _OUT_OF,
+    _PROTECT,
+    _RAISE,
+    _RAISE_TABLE,
+)
 from parsers.plan import BACKGROUND, IMAGE
 from parsers.targets import (
     _BACKGROUND,
@@ -27,12 +40,6 @@ _CLAUSES = _rx(r"\s*(?:,(?!\d)|(?<!\d),)\s*|\s+(?:and then|and also|and|then|whi
                r"whereas)\s+|\s+(?=(?:but|except|apart from|other than|excluding|save for|without)\b)|"
                r"\s+(?=so(?: that)? (?:it|they) (?:still )?(?:looks?|stays?|remains?)\b)")
 _BETWEEN = _rx(r"\bbetween (\S+(?: \S+){0,3}?) and\b")
-_OUT_OF = _rx(rf"^{voc.OUT_VERBS} (?P<l>(?:(?!\b(?:out|off)\b).)+?) (?:out|off) (?:of|from) ")
-_NOUNS_REMOVAL = _rx(rf"\b(?P<a>{voc.alt(voc.DEGRADATION_NOUNS)})(?P<b>(?:,? (?:and|&|plus) |, )"
-                     rf"{voc.alt(voc.DEGRADATION_NOUNS)}) (?:removal|reduction|clean-?up|correction) "
-                     r"(?:on|in|for|from|of) ")
-_NEEDS = _rx(rf"^(?P<t>.+?) (?:needs?|requires?|could use|could do with|would benefit from|wants?) "
-             rf"(?:(?:some|a|an|a bit of|a lot of|more) )?(?P<n>{voc.alt(voc.ACTION_NOUNS)})$")
 _ALL_BUT = _rx(r"\b(everything|all|the whole (?:image|photo|picture)|the (?:image|photo|picture)) "
                r"but\b(?! not\b)(?! (?:do not|never|keep|keeping|preserve|retain|maintain|protect|leave|make|"
                r"go|be|without|not too|try|please|i|also|just|then|sharpen|denoise|restore|remove)\b)")
@@ -74,27 +81,6 @@ _GREETING = _rx(rf"{voc.GREETINGS}(?:,? {voc.GREETINGS})*[.!]*")
 _NOUN_LIST = _rx(rf"^(?:(?:and|or|also|as well as|plus) )?(?:(?:{_QUANT}|both|either) )?(?P<n>{_NOUN})"
                  rf"(?: (?:{_WHERE}|off) (?P<t>.+))?$")
 _REMOVAL = _rx(rf"^{voc.REMOVE_VERBS} ")
-_PROTECT = _rx(rf"^(?:(?:but|and|while|yet|though|just|also|please|i want to|i would like to|try to|to|"
-               rf"make sure to|make sure you|be sure to|remember to) )*(?:{voc.PROTECT_VERBS} "
-               rf"(?:(?:the|my|his|her|their|our|your) )?(?P<tp>[a-z]+(?: [a-z]+)?)(?:'s|') "
-               rf"(?P<qp>(?:{voc.QUALITY_MODIFIERS} )*(?:[a-z-]+ )?{voc.QUALITY_NOUNS})|{voc.PROTECT_VERBS} "
-               rf"(?P<q>{voc.QUALITIES})(?: (?:{_WHERE}|along|near|throughout) (?P<t>.+?))?"
-               r"(?: (?:natural|intact|alive|visible|untouched|as (?:is|they are|it is)))?|"
-               rf"{voc.GENTLER_CLAUSES})"
-               r"(?: (?:though|tho|too|as well|if possible|if you can|please))?$")
-_ACTION_NOUN = voc.alt(voc.ACTION_NOUNS)
-_ACTION_NOUN_TABLE = [(_rx(src), actions) for src, actions in voc.ACTION_NOUNS.items()]
-_RAISE_TABLE = [(_rx(src), value) for src, value in voc.RAISE_VERBS.items()]
-_RAISE_VERB = voc.alt(voc.RAISE_VERBS)
-_PARTICLE_VERB = r"(?:turn|crank|bump|pump|dial|ramp|jack|step|push|kick|max)"
-_RAISE = _rx(rf"^(?:(?P<v>{_RAISE_VERB}) (?:the |some |a bit of |your )?(?P<n>{_ACTION_NOUN})|"
-             rf"(?P<v2>{_PARTICLE_VERB}) (?:the |your )?(?P<n2>{_ACTION_NOUN}) (?P<p>up|out))"
-             rf"(?: (?:on|of|for|in|to|at|across) (?P<t>.+))?$")
-_NOUN_ON = _rx(rf"^(?:(?:an?|some|the) )?(?P<n>{_ACTION_NOUN}) (?:on|for|to|in|of|across) (?P<t>.+)$")
-_GIVE = _rx(rf"^(?:give|let|treat) (?P<t>.+?) (?:(?:an?|some|the) )?(?:(?:good|nice|quick|proper|decent|"
-            rf"careful|real) )?(?P<n>{voc.GIVE_NOUNS}|clean|scrub|polish|once-over|going-over)$")
-_NOUN_ADJ = _rx(rf"^(?:make|have|get|i want|i would like) (?:the |your )?(?P<n>{voc.GIVE_NOUNS}) "
-                rf"(?:(?:on|of|for|in) (?P<t>.+?) )?(?P<a>{voc.alt(voc.INTENSITY_ADJECTIVES)})$")
 _NOUN_PHRASE = _rx(rf"^(?:{_QUANT} )?(?:{_NOUN})(?: {_WHERE} .+)?$")  # "the noise in the sky"
 _PARTICLE = _rx(r" (?:up|out)$| (?:at all|anything|in any way)$|(?: back)?(?: to (?:the |its |their |"
                 r"how it was|the way it was)(?:original|initial|unedited)?(?: (?:state|look|version|"

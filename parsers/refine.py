@@ -9,8 +9,9 @@ what changed, a reply, or None when the message is not a refinement. Step sizes 
 from __future__ import annotations
 
 from parsers import vocabulary as voc
+from parsers.idioms import _PROTECT
 from parsers.plan import BACKGROUND, FIDELITY_MAX, FIDELITY_MIN, FIDELITY_NEUTRAL, IMAGE, Edit, EditPlan
-from parsers.reading import _NOUN, _PREFIXES, _PROTECT, _Item, read_message
+from parsers.reading import _NOUN, _PREFIXES, _Item, read_message
 from parsers.targets import clean_target, strip_fillers
 from parsers.text import NOT_A_NUMBER, _rx, parse_number
 
