@@ -494,6 +494,7 @@ COMMANDS: dict[str, str] = {
              rf"(?:undo|revert|discard|drop|remove|clear|scrap|throw away|throw out|cancel|wipe|erase|"
              rf"forget|lose|get rid of|reverse|roll back|ditch|delete) (?:{ALL_CHANGES})|"
              rf"(?:(?:show|give|let)(?: me| us)? |let (?:me|us) (?:see|have|view|look at) |"
+             rf"(?:get|give|bring)(?: me| us)? back |"
              rf"(?:can|could|may) (?:i|we) (?:see|have|get) |(?:i|we) (?:want|would like|need|wanna)(?: to)?"
              rf"(?: (?:see|have|get|view|look at))? |get |bring |view |display |"
              rf"compare (?:it )?(?:to|with) )?"

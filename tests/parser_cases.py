@@ -471,6 +471,7 @@ COMMAND_WORDS = [Case(text=t, command=c, group="command-words") for t, c in [
     ("start over with the original photo", "reset"), ("go back to before", "undo"),
     ("i want to see the original again", "reset"), ("throw it all away and start again", "reset"),
     ("put everything back", "reset"), ("go back one", "undo"), ("get the original back", "reset"),
+    ("get me back the original picture", "reset"), ("can you go back to the first version", "reset"),
     ("discard the last edit", "undo"),
     ("could you undo that?", "undo"), ("ugh, reverse that", "undo"),
     # redo
