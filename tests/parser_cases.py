@@ -304,6 +304,7 @@ STRENGTHS = _group("strength", [
     ("fidelity 0,5 on the dog", [("dog", R, 0.5)]),
     ("0.8 on the dog", [("dog", R, 0.8)]),
     ("set the dog to 0.3", [("dog", R, 0.3)]),
+    ("with 0.7", [], REPLY),  # a strength with nothing to apply it to: a question back (issue #22)
     ("restore the dog extremely strongly", [("dog", R, 0.25)]),
     ("restore the dog maximally", [("dog", R, 0.25)]),
     ("restore the dog as much as possible", [("dog", R, 0.25)]),
