@@ -153,6 +153,8 @@ class Session:
             return Reply(str(err), self.current, status=2)
         result.timings = {"parse": parse_s, **result.timings}
         result.explanation = explain(result)
+        if plan.message:  # beside edits: what part of the message was not understood
+            result.explanation = f"{plan.message} {result.explanation}"
         del self.versions[self.index + 1 :]
         self.versions.append(Version(result.image, label or plan.to_json(), result, start))
         self.index = len(self.versions) - 1

@@ -46,3 +46,10 @@ def test_a_command_then_an_instruction_runs_on_the_version_the_command_reached(
     assert len(session.versions) == 2 and session.index == 1
     assert session.versions[1].start == 0  # restored from the original, not from the denoised one
     assert [(e.target, e.action) for e in reply.result.plan.edits] == [("image", "deblur")]
+
+
+def test_the_reply_says_what_part_of_the_message_was_not_understood(session: Session) -> None:
+    reply = session.send("denoise the whole photo and make it brighter")
+    assert reply.result is not None, reply.text
+    assert reply.text.startswith("I understood “denoise image”; I did not understand “make it brighter”")
+    assert "noise" in reply.text.split("left that out.", 1)[1]  # then the usual explanation
