@@ -438,3 +438,39 @@ def test_tiles_tell_the_network_where_the_blocks_are(tmp_path, clean):
     region = (slice(40, -40), slice(40, -40))
     assert _psnr(cropped[region], whole[6:, 10:][region]) >= 45.0
     assert estimate_jpeg(decoded[3:, 5:])[1] == (13, 11)  # odd crops are located too
+
+
+def test_precision_setting(monkeypatch):
+    from models.restorers.network import PRECISION_ENV, fast_bf16
+
+    try:
+        for value, expected in (("fp32", False), ("bf16", True), ("BF16 ", True)):
+            monkeypatch.setenv(PRECISION_ENV, value)
+            fast_bf16.cache_clear()
+            assert fast_bf16() is expected
+        monkeypatch.setenv(PRECISION_ENV, "half")
+        fast_bf16.cache_clear()
+        with pytest.raises(ValueError, match="expected auto, fp32 or bf16"):
+            fast_bf16()
+    finally:
+        fast_bf16.cache_clear()
+
+
+def test_bf16_and_fp32_outputs_agree_within_one_level(monkeypatch, cbsd68):
+    """bf16 inference (the default on CPUs that do it natively) stays within an 8-bit level of fp32."""
+    from models.restorers.network import PRECISION_ENV, fast_bf16
+
+    clean = cv2.cvtColor(cv2.imread(str(cbsd68 / "21077.png")), cv2.COLOR_BGR2RGB)[:128, :160] / 255
+    rng = np.random.default_rng(3)
+    noisy = quantize(SyntheticDegradation(noise_sigma=15).apply(clean.astype(np.float32), rng))
+    maps, degradation = RegionMaps.uniform(128, 160), Degradation(noise_sigma=15)
+    outs = {}
+    try:
+        for precision in ("fp32", "bf16"):
+            monkeypatch.setenv(PRECISION_ENV, precision)
+            fast_bf16.cache_clear()
+            outs[precision] = NetworkRestorer(camera=False).restore(noisy, maps, degradation).image
+    finally:
+        fast_bf16.cache_clear()
+    assert np.abs(outs["fp32"] - outs["bf16"]).max() < 1.5 / 255
+    assert np.abs(outs["fp32"] - noisy).mean() > 5 / 255  # both denoised

@@ -113,14 +113,16 @@ def run_estimator(
     out = np.zeros((H // 4, W // 4), np.float32)
     apron = 128
     cond = float(jpeg_condition(jpeg_quality))
-    with torch.inference_mode():
+    from models.restorers.network import fast_bf16
+
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast_bf16()):
         for y0 in range(0, H, tile):
             for x0 in range(0, W, tile):
                 y1, x1 = min(y0 + tile, H), min(x0 + tile, W)
                 ya, xa = max(0, y0 - apron), max(0, x0 - apron)
                 yb, xb = min(H, y1 + apron), min(W, x1 + apron)
                 t = torch.from_numpy(np.ascontiguousarray(x[ya:yb, xa:xb].transpose(2, 0, 1)))[None]
-                o = model(t, torch.full((1, 1, yb - ya, xb - xa), cond))[0, 0].numpy()
+                o = model(t, torch.full((1, 1, yb - ya, xb - xa), cond))[0, 0].float().numpy()
                 inner = (slice((y0 - ya) // 4, (y1 - ya) // 4), slice((x0 - xa) // 4, (x1 - xa) // 4))
                 out[y0 // 4 : y1 // 4, x0 // 4 : x1 // 4] = o[inner]
     noise = cv2.GaussianBlur(np.expm1(np.maximum(out, 0.0)), (0, 0), 2.0)  # 8 px at full resolution

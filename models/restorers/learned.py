@@ -56,7 +56,7 @@ import numpy as np
 from models.restorers.base import Degradation, RegionMaps
 from models.restorers.classical import ClassicalRestorer, _range_note
 from models.restorers.levels import ASKED_FLOORS, BLUR_SCALE, NOISE_SCALE, asked_level, jpeg_condition
-from models.restorers.network import DEFAULT_WEIGHTS
+from models.restorers.network import DEFAULT_WEIGHTS, fast_bf16
 from models.restorers.routing import (
     camera_share,
     default_camera_network,
@@ -78,6 +78,7 @@ def apron(config) -> int:
 
 DEFAULT_TILE = 512
 _FADE = 0.05  # strengths below this fade to the exact input
+
 
 
 @functools.lru_cache(maxsize=4)
@@ -230,8 +231,12 @@ class NetworkRestorer(ClassicalRestorer):
 
     def _forward(self, path: Path | None, conditions, *, xt, origin, inner) -> np.ndarray:
         """One network (None = the general one) on one tile: its inner part, (h, w, 3)."""
+        import torch
+
         model = self.network if path is None else _cached_network(str(path))
-        return model(xt, conditions, origin)[0].numpy().transpose(1, 2, 0)[inner]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast_bf16()):
+            y = model(xt, conditions, origin)[0].float()
+        return y.numpy().transpose(1, 2, 0)[inner]
 
     def run_network(self, image, x, maps, strength, degradation, notes):
         """One conditioned forward pass over the whole image (tiled); see the module docstring."""

@@ -40,8 +40,10 @@ decoded JPEG; a tile's offset for a tile).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -295,3 +297,28 @@ def load_network(path: Path | str = DEFAULT_WEIGHTS) -> tuple[ConditionalFFDNet,
         ) from None
     model.eval()
     return model, metadata
+
+
+#: ``fp32`` or ``bf16`` forces the networks' precision; unset (``auto``): bf16 where the CPU does it natively.
+PRECISION_ENV = "RESTORA_OFFLINE_PRECISION"
+
+
+@functools.lru_cache(maxsize=1)
+def fast_bf16() -> bool:
+    """Whether the networks run in bfloat16: where the CPU has native bf16 instructions
+    (AVX512-BF16 or AMX), unless ``$RESTORA_OFFLINE_PRECISION`` says otherwise.
+
+    The networks were trained under bf16 autocast; on such a CPU bf16 inference is 2.2× faster
+    (512²: 0.28 s against 0.63 s on a 2-vCPU AMD EPYC) and changes outputs by less than one 8-bit
+    level (max 0.003). Elsewhere bf16 is emulated and slower than fp32, so fp32 stays.
+    """
+    choice = os.environ.get(PRECISION_ENV, "auto").strip().lower() or "auto"
+    if choice not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"{PRECISION_ENV} is '{choice}'; expected auto, fp32 or bf16 (or unset it)")
+    if choice != "auto":
+        return choice == "bf16"
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: no cheap way to tell, stay with fp32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
