@@ -114,7 +114,5 @@ class DecoderGrounder(Grounder):
         mask = self._cache[target]
         inside = mask > self.threshold
         if not inside.any():
-            raise GroundingError(
-                target, f'The {HOW} did not find "{target}". Click on it or drag a box around it.'
-            )
+            raise GroundingError(target, f'The {HOW} did not find "{target}".', needs_prompt=True)
         return Grounding(target, mask.astype(np.float32), float(mask[inside].mean()), HOW)
