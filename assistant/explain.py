@@ -51,7 +51,7 @@ def _effect(region: RegionReport, degradation: Degradation | None) -> str:
     an operation the user named at least ``levels.asked_level``'s floor."""
     if degradation is None or region.action == "keep":
         return ""
-    from models.restorers.levels import ASKED_FLOORS, asked_level, jpeg_condition
+    from models.restorers.levels import ASKED_FLOORS, NEGLIGIBLE, asked_level, jpeg_condition
 
     weights = ACTION_WEIGHTS[region.action]
     strength = 2.0 - region.fidelity_used
@@ -62,10 +62,10 @@ def _effect(region: RegionReport, degradation: Degradation | None) -> str:
 
     parts = []
     noise = level(degradation.noise_sigma, "noise")
-    if weights["denoise"] and noise >= 1.0:
+    if weights["denoise"] and noise >= NEGLIGIBLE["noise"]:
         parts.append(f"noise σ≈{noise:.0f}")
     blur = level(degradation.sharpen_sigma, "blur")
-    if weights["deblur"] and not weights["bokeh"] and blur >= 0.35:
+    if weights["deblur"] and not weights["bokeh"] and blur >= NEGLIGIBLE["blur"]:
         parts.append(f"blur σ≈{blur:.1f} px")
     if weights["dejpeg"] and strength > 0:
         if degradation.jpeg_quality is not None:
@@ -75,15 +75,34 @@ def _effect(region: RegionReport, degradation: Degradation | None) -> str:
     return f", removing {', '.join(parts)}" if parts else ", nothing to remove at this strength"
 
 
-def describe_region(region: RegionReport, degradation: Degradation | None = None) -> str:
+#: What to say when an operation found nothing to remove (the offline restorer then returns the
+#: region as it came in): the operation's noun and how to ask for it anyway.
+_NOTHING = {
+    "restore": ("no damage", "“denoise strongly” or “sharpen strongly”"),
+    "denoise": ("no noise", "“denoise strongly”"),
+    "deblur": ("no blur", "“sharpen strongly”"),
+    "dejpeg": ("no JPEG artifacts", "“remove the JPEG artifacts strongly”"),
+}
+
+
+def describe_region(region: RegionReport, degradation: Degradation | None = None, pixel: bool = True) -> str:
     """E.g. "restored the dog at fidelity 0.5 (stronger …), removing noise σ≈27 — found by
-    saliency, 23% of the photo"."""
+    saliency, 23% of the photo".
+
+    pixel: the restorer removes exactly the levels asked for (the offline one), so a region with
+    nothing to remove is reported as left as it was; a diffusion restorer changes it regardless.
+    """
     name = _region_name(region.target)
     verb = _ACTION_VERBS[region.action]
     where = ""
     if region.target != IMAGE:
         where = f" — found by {region.how}, {region.area_fraction:.0%} of the photo"
-    return f"{verb} {name}{_strength(region)}{_effect(region, degradation)}{where}"
+    effect = _effect(region, degradation)
+    if pixel and effect.endswith("nothing to remove at this strength") and region.action in _NOTHING:
+        what, ask = _NOTHING[region.action]
+        anyway = f"ask {ask} to act anyway"
+        return f"left {name} as it was{_strength(region)}: {what} measured to remove ({anyway}){where}"
+    return f"{verb} {name}{_strength(region)}{effect}{where}"
 
 
 def explain(result: RunResult) -> str:
@@ -91,7 +110,8 @@ def explain(result: RunResult) -> str:
     lines: list[str] = []
     if result.plan.changes:
         lines.append(f"Adjusted your last request: {result.plan.changes}.")
-    parts = [describe_region(r, result.degradation) for r in result.regions]
+    pixel = str(result.backends.get("restorer", "")).startswith("offline")
+    parts = [describe_region(r, result.degradation, pixel) for r in result.regions]
     sentence = "; ".join(parts)
     lines.append(sentence[0].upper() + sentence[1:] + ".")
     covered = {r.target for r in result.regions}

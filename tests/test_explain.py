@@ -20,7 +20,13 @@ def test_fidelity_scales_the_stated_levels():
     assert "noise σ≈18" in auto and "blur" not in auto.split("—")[0]
     bokeh = describe_region(_region("bokeh", 1.0, 1.0), d)
     assert "blur σ" not in bokeh  # bokeh is never sharpened
-    assert "nothing to remove" in describe_region(_region("restore", 2.0, 2.0), d)
+    left = describe_region(_region("restore", 2.0, 2.0), d)
+    assert left.startswith("left the dog as it was at fidelity 2") and "no damage measured" in left
+    clean = Degradation(noise_sigma=0.4, blur_sigma=0.2)
+    assert "no blur measured" in describe_region(_region("deblur", None, 1.0), clean)
+    assert "“sharpen strongly”" in describe_region(_region("deblur", None, 1.0), clean)
+    # a diffusion restorer changes a region whatever was measured: no "left as it was" claim
+    assert "left" not in describe_region(_region("deblur", None, 1.0), clean, pixel=False)
     assert "removing" not in describe_region(_region("keep", None, 1.0), d)
 
 

@@ -113,6 +113,17 @@ def test_denoise_strongly_acts_on_a_clean_photo_and_says_what_it_measured(restor
     assert ASKED_FLOORS["noise"] * 0.5 == pytest.approx(5.0)
 
 
+def test_nothing_to_remove_returns_the_input_exactly(restorer, photo):
+    """What the reply calls "left as it was" is bit-exact: no near-identity network output."""
+    h, w = photo.shape[:2]
+    measured = Degradation(noise_sigma=0.4, blur_sigma=0.3)
+    for action in ("restore", "deblur", "denoise"):
+        out = restorer.restore(photo, RegionMaps.uniform(h, w, 1.0, action), measured).image
+        assert np.array_equal(out, photo), action
+    noisy = restorer.restore(photo, RegionMaps.uniform(h, w, 1.0, "denoise"), Degradation(noise_sigma=5.0))
+    assert not np.array_equal(noisy.image, photo)  # a visible level still runs the network
+
+
 # --- the product on a real camera photo -------------------------------------------------------
 
 

@@ -55,7 +55,14 @@ import numpy as np
 
 from models.restorers.base import Degradation, RegionMaps
 from models.restorers.classical import ClassicalRestorer, _range_note
-from models.restorers.levels import ASKED_FLOORS, BLUR_SCALE, NOISE_SCALE, asked_level, jpeg_condition
+from models.restorers.levels import (
+    ASKED_FLOORS,
+    BLUR_SCALE,
+    NEGLIGIBLE,
+    NOISE_SCALE,
+    asked_level,
+    jpeg_condition,
+)
 from models.restorers.network import DEFAULT_WEIGHTS, fast_bf16
 from models.restorers.routing import (
     camera_share,
@@ -251,8 +258,11 @@ class NetworkRestorer(ClassicalRestorer):
         )
         fade = np.clip(strength / _FADE, 0.0, 1.0)[..., None]
         out = np.clip(x + fade * (restored - x), 0.0, 1.0).astype(np.float32)
+        noise, jpeg, blur = self.levels(maps, strength, degradation)
+        idle = (noise < NEGLIGIBLE["noise"]) & (jpeg <= 0.0) & (blur < NEGLIGIBLE["blur"])
+        out[idle] = x[idle]  # nothing visible to remove: the input exactly, as the reply says
         notes.extend(self.describe(maps, strength, degradation, general=share < 1.0))
-        if camera > 0 and (share < 1.0).any():
+        if camera > 0 and (share < 1.0).any() and (noise[share < 1.0] >= NEGLIGIBLE["noise"]).any():
             kind = (
                 "camera-noise network"
                 if camera >= 1.0
@@ -266,7 +276,6 @@ class NetworkRestorer(ClassicalRestorer):
             part = f" on {100 * float(np.mean(routed)):.0f} % of the image"
             note = "used the heavy-JPEG network" + ("" if routed.all() else part)
             asked = np.zeros_like(routed)  # noise or blur the expert is not given
-            noise, _, blur = self.levels(maps, strength, degradation)
             asked |= noise > 0
             asked |= blur > 0
             if asked[routed].any():
@@ -294,7 +303,7 @@ class NetworkRestorer(ClassicalRestorer):
         active = (maps.denoise > 0) & general
         if active.any():
             used = noise[active]
-            if float(used.max()) < 1.0:
+            if float(used.max()) < NEGLIGIBLE["noise"]:
                 notes.append(f"no visible noise to remove (measured σ≈{degradation.noise_sigma:.1f})")
             else:
                 note = f"removed noise at σ≈{float(np.median(used)):.0f}" + _range_note(used, "σ", "{:.0f}")
@@ -317,7 +326,7 @@ class NetworkRestorer(ClassicalRestorer):
             if degradation.blur_sigma >= 0.35 and degradation.blur_confidence < 0.5:
                 confidence = degradation.blur_confidence
                 doubt = f", read with {confidence:.0%} confidence: noise or flat content, not blur"
-            if float(used.max()) < 0.35:
+            if float(used.max()) < NEGLIGIBLE["blur"]:
                 softness = " (a JPEG's own softness)" if jpeg and not doubt else ""
                 notes.append(f"no blur to sharpen (σ≈{degradation.blur_sigma:.1f} px{softness}{doubt})")
             else:

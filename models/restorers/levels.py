@@ -40,3 +40,9 @@ def asked_level(measured, strength, explicit, floor: float):
     level = measured * strength
     boost = floor * np.clip(strength - 1.0, 0.0, None) * explicit
     return np.maximum(level, boost)
+
+
+#: Levels below these are invisible (noise σ on 0–255, blur σ in px): where every level asked for is
+#: below them and no JPEG deblocking is asked for, the offline restorer returns the input pixels
+#: exactly, and the reply says there was nothing to remove.
+NEGLIGIBLE = {"noise": 1.0, "blur": 0.35}
