@@ -21,10 +21,10 @@ import gradio as gr  # noqa: E402
 
 import assistant.spaces  # noqa: E402,F401  (import `spaces` before anything touches CUDA)
 from assistant import EXAMPLES_DIR, ui  # noqa: E402
-from assistant.pipeline import BACKENDS, warm_up  # noqa: E402
+from assistant.options import BACKENDS, MASK_SOURCES  # noqa: E402
+from assistant.pipeline import warm_up  # noqa: E402
 from assistant.ui_state import (  # noqa: E402
     CLICK_MODES,
-    MASK_SOURCES,
     SETTING_INFO,
     Settings,
     describe_clicks,
@@ -106,9 +106,9 @@ def create_demo(backend: str = "auto") -> gr.Blocks:
                                        info=SETTING_INFO["guidance"])
                 s_seed = gr.Number(0, precision=0, label="Seed", info=SETTING_INFO["seed"])
             with gr.Row():
-                s_box = gr.Slider(0, 1, 0.3, step=0.05, label="Box threshold",
+                s_box = gr.Slider(0, 0.95, 0.3, step=0.05, label="Box threshold",
                                   info=SETTING_INFO["box_threshold"])
-                s_text = gr.Slider(0, 1, 0.25, step=0.05, label="Text threshold",
+                s_text = gr.Slider(0, 0.95, 0.25, step=0.05, label="Text threshold",
                                    info=SETTING_INFO["text_threshold"])
         settings = [s_backend, s_masks, s_lens, s_steps, s_guidance, s_seed, s_box, s_text]
         examples = gr.Examples([[str(EXAMPLES_DIR / f), {"text": t, "files": []}] for f, t in EXAMPLES],

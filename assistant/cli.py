@@ -136,7 +136,8 @@ def run(
 ) -> None:
     """Restore IMAGE following INSTRUCTION and write a PNG."""
     from assistant.imageio import save_png
-    from assistant.pipeline import BACKENDS, MASK_SOURCES, RunOptions
+    from assistant.options import BACKENDS, MASK_SOURCES
+    from assistant.pipeline import RunOptions
     from assistant.session import Session
 
     _setup_logging(verbose)
@@ -220,12 +221,18 @@ def ground(
     import numpy as np
     from PIL import Image
 
-    from assistant.pipeline import BACKENDS, BackendUnavailable, resolve_backends
+    from assistant.options import BACKENDS, check_option
+    from assistant.pipeline import BackendUnavailable, resolve_backends
     from models.grounding import load_grounder
     from models.grounding.base import GroundingError
 
     if backend not in BACKENDS:
         raise _fail(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}.", 2)
+    try:
+        box_threshold = check_option("box_threshold", box_threshold)
+        text_threshold = check_option("text_threshold", text_threshold)
+    except ValueError as err:
+        raise _fail(str(err), 2) from err
     out = output or _default_output(image, "mask")
     _check_output(out, image, overwrite)
     loaded = _load(image)
@@ -259,12 +266,17 @@ def batch(
     file: Annotated[Path, typer.Argument(help="YAML instruction file (a list of jobs).")],
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
+    allow_outside: Annotated[bool, typer.Option(
+        help="Allow outputs outside the instruction file's folder.")] = False,
 ) -> None:
-    """Run a scripted instruction file: each job is one photo and a conversation of instructions."""
+    """Run a scripted instruction file: each job is one photo and a conversation of instructions.
+
+    The whole file is checked before any job runs; a malformed file exits 2 and writes nothing.
+    """
     from assistant.batch import BatchFileError, load_jobs, run_jobs
 
     try:
-        jobs = load_jobs(file)
+        jobs = load_jobs(file, allow_outside=allow_outside)
     except BatchFileError as err:
         raise _fail(str(err), 2) from err
     outcomes = run_jobs(jobs, overwrite=overwrite, quiet=quiet)

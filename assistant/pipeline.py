@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from assistant.imageio import LoadedImage
+from assistant.options import check_fields
 from models.grounding.base import SURFACES, Grounding, GroundingError, RegionPrompt
 from models.restorers.base import Degradation, RegionMaps
 from parsers.plan import BACKGROUND, IMAGE, EditPlan
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Backend = Literal["auto", "offline", "full"]
-BACKENDS: tuple[str, ...] = ("auto", "offline", "full")
-MASK_SOURCES: tuple[str, ...] = ("auto", "grounding", "decoder")
 #: Called with (stage name, fraction done in [0, 1]).
 StageProgress = Callable[[str, float], None]
 
@@ -73,26 +72,10 @@ class RunOptions:
     surface: str = "library"  # where the user is: how to ask for a click or box (base.SURFACES)
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.mask_source not in MASK_SOURCES:
-            raise ValueError(f"mask_source must be one of {MASK_SOURCES}, got {self.mask_source!r}")
-        if (self.steps is not None and not 1 <= int(self.steps) <= 1000) or (
-            self.guidance is not None and float(self.guidance) < 0
-        ):
-            raise ValueError(
-                f"need 1 ≤ steps ≤ 1000 and guidance ≥ 0, got steps={self.steps!r}, "
-                f"guidance={self.guidance!r}"
-            )
-        if self.tile is not None and (self.tile < 0 or self.tile % 64):
-            raise ValueError(f"tile must be 0 (untiled) or a positive multiple of 64 px, got {self.tile!r}")
+        check_fields(self, ("backend", "lens_blur", "mask_source", "steps", "guidance", "seed",
+                            "box_threshold", "text_threshold", "tile", "cleaner"))
         if self.surface not in SURFACES:
             raise ValueError(f"surface must be one of {SURFACES}, got {self.surface!r}")
-        if self.cleaner not in ("auto", "swinir", "offline"):
-            raise ValueError(f"cleaner must be auto, swinir or offline, got {self.cleaner!r}")
-        for name in ("box_threshold", "text_threshold"):
-            if not 0.0 <= float(getattr(self, name)) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
 
 
 @dataclass

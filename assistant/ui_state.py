@@ -22,7 +22,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from assistant.imageio import LoadedImage, save_png, to_pil
-from assistant.pipeline import BACKENDS, RunOptions
+from assistant.options import check_fields, short
+from assistant.pipeline import RunOptions
 from assistant.session import Session
 from models.grounding.base import Grounding, Point, RegionPrompt
 
@@ -34,10 +35,6 @@ History = list[dict[str, Any]]
 #: clicks on opposite corners ("box corner" mode) instead of a drag.
 CLICK_MODES: tuple[str, ...] = ("positive", "negative", "box corner")
 POSITIVE, NEGATIVE, CORNER = 1, 0, 2
-#: Mask source of the full (diffusion) restorer, as models.restorers.diffusion defines it:
-#: grounding masks, InstructRestore's learned mask decoder, or auto (grounding when regions were
-#: grounded). The offline restorer always uses the grounding masks.
-MASK_SOURCES: tuple[str, ...] = ("auto", "grounding", "decoder")
 
 OFFLINE_IGNORES = "The offline backend ignores this"
 SETTING_INFO: dict[str, str] = {
@@ -67,17 +64,7 @@ class Settings:
     text_threshold: float = 0.25  # GroundingDINO's default
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.mask_source not in MASK_SOURCES:
-            raise ValueError(f"mask_source must be one of {MASK_SOURCES}, got {self.mask_source!r}")
-        if not 1 <= int(self.steps) <= 1000:
-            raise ValueError(f"steps must be in [1, 1000], got {self.steps!r}")
-        if float(self.guidance) < 0:
-            raise ValueError(f"guidance must be ≥ 0, got {self.guidance!r}")
-        for name in ("box_threshold", "text_threshold"):
-            if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        check_fields(self, tuple(f.name for f in fields(self)))  # assistant.options: one validation
 
     def run_options(self, prompt: RegionPrompt | None = None, surface: str = "ui") -> RunOptions:
         """RunOptions for a turn: every setting reaches the stage that uses it. ``surface``: "ui"
@@ -114,7 +101,7 @@ class Settings:
         valid = {f.name for f in fields(cls)} | prompt_keys
         unknown = sorted(set(data) - valid)
         if unknown:
-            raise ValueError(f"unknown option(s) {unknown}; valid options: {sorted(valid)}")
+            raise ValueError(f"unknown option(s) {short(unknown, 80)}; valid options: {sorted(valid)}")
         prompt = {k: data.pop(k) for k in list(data) if k in prompt_keys}
         return cls(**{**defaults, **data}), prompt
 
@@ -131,9 +118,9 @@ def prompt_from_json(prompt: dict[str, Any]) -> RegionPrompt | None:
         box_xyxy = tuple(float(v) for v in box) if box else None
     except (TypeError, ValueError) as err:
         raise ValueError("clicks/negative_clicks must be lists of [x, y] pixel pairs and box a list "
-                         f"[x0, y0, x1, y1]; got {prompt!r}") from err
+                         f"[x0, y0, x1, y1]; got {short(prompt, 80)}") from err
     if box_xyxy is not None and len(box_xyxy) != 4:
-        raise ValueError(f"box must be [x0, y0, x1, y1], got {box!r}")
+        raise ValueError(f"box must be [x0, y0, x1, y1], got {short(box)}")
     result = RegionPrompt(tuple(points), box_xyxy)  # type: ignore[arg-type]
     return result if result else None
 

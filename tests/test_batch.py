@@ -42,12 +42,68 @@ def test_batch_runs_jobs_and_reports_failures_without_stopping(tmp_path):
 
 
 def test_batch_never_writes_over_the_input(tmp_path):
-    shutil.copy(EXAMPLES_DIR / "cat_noisy.jpg", tmp_path / "cat.jpg")
-    before = (tmp_path / "cat.jpg").read_bytes()
-    (tmp_path / "jobs.yaml").write_text("- image: cat.jpg\n  instructions: [denoise]\n  output: cat.jpg\n")
+    shutil.copy(EXAMPLES_DIR / "cat_noisy.jpg", tmp_path / "cat.png")
+    before = (tmp_path / "cat.png").read_bytes()
+    (tmp_path / "jobs.yaml").write_text("- image: cat.png\n  instructions: [denoise]\n  output: cat.png\n")
     res = runner.invoke(app, ["batch", str(tmp_path / "jobs.yaml"), "--quiet", "--overwrite"])
-    assert res.exit_code == 1 and "overwrite the original" in res.output
-    assert (tmp_path / "cat.jpg").read_bytes() == before
+    assert res.exit_code == 2 and "outputs never replace inputs" in res.output
+    assert (tmp_path / "cat.png").read_bytes() == before
+
+
+def _two_cats(tmp_path):
+    for name in ("a.png", "b.png"):
+        shutil.copy(EXAMPLES_DIR / "cat_noisy.jpg", tmp_path / name)
+    return {name: (tmp_path / name).read_bytes() for name in ("a.png", "b.png")}
+
+
+@pytest.mark.parametrize("content,message", [
+    # one job's output is another job's input: refused before the first job runs
+    ("- image: a.png\n  instructions: [denoise]\n  output: b.png\n"
+     "- image: b.png\n  instructions: [denoise]\n  output: c.png\n", "outputs never replace inputs"),
+    # two jobs with the same output (spelled differently)
+    ("- image: a.png\n  instructions: [denoise]\n  output: out.png\n"
+     "- image: b.png\n  instructions: [denoise]\n  output: ./sub/../out.png\n", "both write"),
+    # the default output of a.png is a_restored.png, which a second job names explicitly
+    ("- image: a.png\n  instructions: [denoise]\n"
+     "- image: b.png\n  instructions: [denoise]\n  output: a_restored.png\n", "both write"),
+])
+def test_colliding_outputs_refuse_the_whole_file_before_any_work(tmp_path, content, message):
+    before = _two_cats(tmp_path)
+    (tmp_path / "jobs.yaml").write_text(content)
+    res = runner.invoke(app, ["batch", str(tmp_path / "jobs.yaml"), "--quiet", "--overwrite"])
+    assert res.exit_code == 2 and message in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png", "jobs.yaml"]
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+
+
+def test_outputs_outside_the_folder_need_a_flag(tmp_path):
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    shutil.copy(EXAMPLES_DIR / "cat_noisy.jpg", folder / "cat.jpg")
+    for output in ("../escaped.png", str(tmp_path / "absolute.png")):
+        (folder / "jobs.yaml").write_text(
+            f"- image: cat.jpg\n  instructions: [denoise the whole photo]\n  output: {output}\n"
+            "  backend: offline\n")
+        res = runner.invoke(app, ["batch", str(folder / "jobs.yaml"), "--quiet"])
+        assert res.exit_code == 2 and "--allow-outside" in res.output
+        assert not any(p.suffix == ".png" for p in tmp_path.rglob("*"))
+    res = runner.invoke(app, ["batch", str(folder / "jobs.yaml"), "--quiet", "--allow-outside"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "absolute.png").exists()
+
+
+def test_yaml_aliases_are_refused_quickly(tmp_path):
+    # the classic "billion laughs": each level repeats the previous nine times
+    levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    levels += [f"{c}: &{c} [{','.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(levels) + "\n")
+    with pytest.raises(BatchFileError, match="aliases"):
+        load_jobs(path)
+    merge = tmp_path / "merge.yaml"
+    merge.write_text("- &job {image: a.png, instructions: [denoise]}\n- <<: *job\n  output: b.png\n")
+    res = runner.invoke(app, ["batch", str(merge)])
+    assert res.exit_code == 2 and "aliases" in res.output
 
 
 @pytest.mark.parametrize("content,message", [
@@ -57,6 +113,20 @@ def test_batch_never_writes_over_the_input(tmp_path):
     ("- image: a.jpg\n  instructions: [x]\n  colour: red\n", "unknown keys"),
     ("- image: a.jpg\n  instructions: [x]\n  box: [1, 2]\n", "'box'"),
     ("- [unclosed\n", "not valid YAML"),
+    ("- image: a.jpg\n  instructions: [x]\n  output: 123\n", "'output' must be a file path"),
+    ("- image: a.jpg\n  instructions: [x]\n  output: [a.png, b.png]\n", "'output' must be a file path"),
+    ("- image: a.jpg\n  instructions: [x]\n  output: a.jpg\n", "must end in .png"),
+    ("- image: 7\n  instructions: [x]\n", "'image' must be a file path"),
+    ("- image: a.jpg\n  instructions: [x, 3]\n", "'instructions'"),
+    ("- image: a.jpg\n  instructions: ['  ']\n", "non-empty strings"),
+    ("- image: a.jpg\n  instructions: [x]\n  lens_blur: 'false'\n", "lens_blur must be true or false"),
+    ("- image: a.jpg\n  instructions: [x]\n  lens_blur: 0\n", "lens_blur must be true or false"),
+    ("- image: a.jpg\n  instructions: [x]\n  backend: gpu\n", "backend must be one of"),
+    ("- image: a.jpg\n  instructions: [x]\n  steps: .inf\n", r"steps must be a whole number from 1"),
+    ("- image: a.jpg\n  instructions: [x]\n  seed: abc\n", "seed must be a whole number"),
+    ("- image: a.jpg\n  instructions: [x]\n  click: [[1, .nan]]\n", "'click'"),
+    ("- image: a.jpg\n  instructions: [x]\n  name: [1]\n", "'name' must be a string"),
+    ("- image: a.jpg\n  instructions: [" + "x" * 2001 + "]\n", "at most 2,000"),
 ])
 def test_malformed_files_are_explained(tmp_path, content, message):
     path = tmp_path / "jobs.yaml"
@@ -65,3 +135,11 @@ def test_malformed_files_are_explained(tmp_path, content, message):
         load_jobs(path)
     res = runner.invoke(app, ["batch", str(path)])
     assert res.exit_code == 2
+
+
+def test_messages_quote_only_a_prefix_of_a_bad_value(tmp_path):
+    path = tmp_path / "jobs.yaml"
+    path.write_text("- image: a.jpg\n  instructions: [x]\n  output: [" + ", ".join(["zzzz"] * 5000) + "]\n")
+    with pytest.raises(BatchFileError) as info:
+        load_jobs(path)
+    assert len(str(info.value)) < 300 and "…" in str(info.value)
