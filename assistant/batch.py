@@ -158,9 +158,12 @@ def _job(item: Any, i: int, path: Path) -> Job:
 def load_jobs(path: Path, allow_outside: bool = False) -> list[Job]:
     """Read and validate a whole YAML instruction file before anything runs.
 
-    Besides each job's schema: every output is distinct, no output is any job's input, and
-    outputs stay inside the YAML file's folder unless ``allow_outside``. Raises BatchFileError.
+    Besides each job's schema: every output is distinct, no output is any job's input, outputs
+    stay inside the YAML file's folder unless ``allow_outside``, and each can be written.
+    Raises BatchFileError.
     """
+    from assistant.imageio import check_output_path
+
     data = _read_yaml(path)
     if not isinstance(data, list) or not data:
         raise BatchFileError(
@@ -183,6 +186,10 @@ def load_jobs(path: Path, allow_outside: bool = False) -> list[Job]:
             raise BatchFileError(f"{path}: the output of {job.name} is '{out}', outside the "
                                  f"instruction file's folder '{folder}'; pass --allow-outside "
                                  "to write there.")
+        try:
+            check_output_path(job.output)
+        except ValueError as err:
+            raise BatchFileError(f"{path}, {job.name}: {err}") from err
         outputs[out] = job
     return jobs
 

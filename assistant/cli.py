@@ -86,11 +86,18 @@ def _default_output(image: Path, suffix: str) -> Path:
     return image.with_name(f"{image.stem}_{suffix}.png")
 
 
-def _check_output(out: Path, image: Path, overwrite: bool) -> None:
+def _check_output(out: Path, image: Path, overwrite: bool, suffix: str | None = ".png") -> None:
+    """Refuse, before any work, an output that would replace the input or cannot be written."""
+    from assistant.imageio import check_output_path
+
     if out.resolve() == image.resolve():
         raise _fail(f"Output '{out}' is the input image; Restora never overwrites your original.", 2)
-    if out.suffix.lower() != ".png":
-        raise _fail(f"Output '{out}' must end in .png (Restora writes lossless PNG).", 2)
+    if suffix is not None and out.suffix.lower() != suffix:
+        raise _fail(f"Output '{out}' must end in {suffix} (Restora writes lossless PNG).", 2)
+    try:
+        check_output_path(out)
+    except ValueError as err:
+        raise _fail(str(err), 2) from err
     if out.exists() and not overwrite:
         raise _fail(f"'{out}' already exists; pass --overwrite to replace it.", 2)
 
@@ -147,8 +154,10 @@ def run(
         raise _fail(f"--mask-source must be one of {', '.join(MASK_SOURCES)}; got {mask_source!r}.", 2)
     out = output or _default_output(image, "restored")
     _check_output(out, image, overwrite)
-    if json_report is not None and json_report.exists() and not overwrite:
-        raise _fail(f"'{json_report}' already exists; pass --overwrite to replace it.", 2)
+    if json_report is not None:
+        if json_report.resolve() == out.resolve():
+            raise _fail(f"--json '{json_report}' is the output image; give the report its own name.", 2)
+        _check_output(json_report, image, overwrite, suffix=None)
     loaded = _load(image)
     prompt = parse_prompt(click, negative_click, box)
     try:
@@ -165,7 +174,10 @@ def run(
     if reply.result is None:
         typer.echo(reply.text)
         raise _fail("The instruction asked for no restoration, so no image was written.", 1)
-    save_png(reply.result.image, out, overwrite=overwrite)
+    try:
+        save_png(reply.result.image, out, overwrite=overwrite)
+    except (OSError, ValueError) as err:
+        raise _fail(f"could not write '{out}': {err}", 1) from err
     typer.echo(reply.text)
     typer.echo(f"Saved {out}")
     if json_report is not None:

@@ -178,11 +178,38 @@ def to_pil(image: LoadedImage) -> Image.Image:
     return Image.fromarray(rgb, "RGB")
 
 
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """Check, before any work, that ``path`` can be written as a new or replaced file.
+
+    Refuses a folder, a path under a file, and a folder that cannot be written (probed with an
+    anonymous temporary file, so it holds for root and read-only file systems too). Missing
+    folders are fine: they are created when the file is written. Raises ValueError saying why.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"Output '{p}' is a folder; give a file name such as '{p / 'restored.png'}'.")
+    folder = p.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"Output '{p}' is under '{folder}', which is a file, not a folder.")
+    try:
+        import tempfile
+
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ValueError(f"Output '{p}' cannot be written: the folder '{folder}' is not writable "
+                         f"({err.strerror or err}).") from err
+    return p
+
+
 def save_png(image: LoadedImage, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Write ``image`` as PNG, keeping alpha and 16-bit depth.
 
     Refuses to write over an existing file unless ``overwrite``; never writes over
-    ``image.source`` (the user's original) at all.
+    ``image.source`` (the user's original) at all. The file is written beside its final name and
+    renamed into place; the temporary file is removed whatever happens.
     """
     p = Path(path)
     if p.suffix.lower() not in OUTPUT_SUFFIXES:
@@ -191,21 +218,23 @@ def save_png(image: LoadedImage, path: str | os.PathLike[str], *, overwrite: boo
         raise ValueError(f"Refusing to overwrite the input image '{p}'; choose another output name.")
     if p.exists() and not overwrite:
         raise FileExistsError(f"'{p}' already exists; pass --overwrite to replace it.")
+    check_output_path(p)
     p.parent.mkdir(parents=True, exist_ok=True)
-    if image.bit_depth == 16:
-        import cv2  # Pillow cannot write 16-bit RGB PNG; OpenCV can (BGR(A) order).
+    tmp = p.with_name(p.name + ".tmp.png")
+    try:
+        if image.bit_depth == 16:
+            import cv2  # Pillow cannot write 16-bit RGB PNG; OpenCV can (BGR(A) order).
 
-        data = (np.clip(image.rgb, 0, 1) * 65535.0 + 0.5).astype(np.uint16)[..., ::-1]
-        if image.alpha is not None:
-            a = (np.clip(image.alpha, 0, 1) * 65535.0 + 0.5).astype(np.uint16)
-            data = np.dstack([data, a])
-        tmp = p.with_name(p.name + ".tmp.png")
-        if not cv2.imwrite(str(tmp), np.ascontiguousarray(data)):
-            raise OSError(f"could not write '{p}'")
+            data = (np.clip(image.rgb, 0, 1) * 65535.0 + 0.5).astype(np.uint16)[..., ::-1]
+            if image.alpha is not None:
+                a = (np.clip(image.alpha, 0, 1) * 65535.0 + 0.5).astype(np.uint16)
+                data = np.dstack([data, a])
+            if not cv2.imwrite(str(tmp), np.ascontiguousarray(data)):
+                raise OSError(f"could not write '{p}'")
+        else:
+            to_pil(image).save(tmp, format="PNG")
         tmp.replace(p)
-    else:
-        tmp = p.with_name(p.name + ".tmp")
-        to_pil(image).save(tmp, format="PNG")
-        tmp.replace(p)
+    finally:
+        tmp.unlink(missing_ok=True)
     logger.info("wrote %s", p)
     return p

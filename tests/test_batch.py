@@ -66,6 +66,8 @@ def _two_cats(tmp_path):
     # the default output of a.png is a_restored.png, which a second job names explicitly
     ("- image: a.png\n  instructions: [denoise]\n"
      "- image: b.png\n  instructions: [denoise]\n  output: a_restored.png\n", "both write"),
+    # an output under a file (a.png is a file): refused up front, not after the restore
+    ("- image: b.png\n  instructions: [denoise]\n  output: a.png/out.png\n", "which is a file"),
 ])
 def test_colliding_outputs_refuse_the_whole_file_before_any_work(tmp_path, content, message):
     before = _two_cats(tmp_path)

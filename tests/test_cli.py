@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import numpy as np
@@ -204,3 +205,47 @@ def test_own_offline_network_via_environment(degraded, tmp_path, monkeypatch):
     res = runner.invoke(app, ["run", str(path), "denoise", "-o", str(tmp_path / "o2.png")])
     assert res.exit_code == 2 and "RESTORA_OFFLINE_WEIGHTS" in res.output and "--export" in res.output
     assert not (tmp_path / "o2.png").exists() and "Traceback" not in res.output
+
+
+def _no_restore(monkeypatch):
+    from assistant.session import Session
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the restore ran before the output was checked")
+
+    monkeypatch.setattr(Session, "send", refuse)
+
+
+@pytest.mark.parametrize("where,expected", [
+    (lambda tmp: tmp / "folder.png", "is a folder"),
+    (lambda tmp: tmp / "file.txt" / "out.png", "which is a file"),
+    (lambda tmp: tmp / "file.txt" / "deeper" / "out.png", "which is a file"),
+])
+def test_unwritable_outputs_are_refused_before_the_restore(tmp_path, monkeypatch, where, expected):
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "file.txt").write_text("a file")
+    _no_restore(monkeypatch)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    res = runner.invoke(app, ["run", str(EXAMPLES_DIR / "cat_noisy.jpg"), "denoise", "-o",
+                              str(where(tmp_path)), "--backend", "offline"])
+    assert res.exit_code == 2 and expected in res.output, res.output
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no .tmp left behind
+    res = runner.invoke(app, ["run", str(EXAMPLES_DIR / "cat_noisy.jpg"), "denoise", "-o",
+                              str(tmp_path / "ok.png"), "--json", str(where(tmp_path)),
+                              "--backend", "offline"])
+    assert res.exit_code == 2 and expected in res.output, res.output
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's read-only /sys")
+def test_output_in_a_read_only_folder_is_refused_before_the_restore(monkeypatch):
+    _no_restore(monkeypatch)
+    res = runner.invoke(app, ["run", str(EXAMPLES_DIR / "cat_noisy.jpg"), "denoise", "-o",
+                              "/sys/kernel/restora-test/out.png", "--backend", "offline"])
+    assert res.exit_code == 2 and "not writable" in res.output, res.output
+
+
+def test_ground_checks_its_output_first(tmp_path, monkeypatch):
+    (tmp_path / "file.txt").write_text("a file")
+    res = runner.invoke(app, ["ground", str(EXAMPLES_DIR / "cat_noisy.jpg"), "cat", "-o",
+                              str(tmp_path / "file.txt" / "m.png"), "--backend", "offline"])
+    assert res.exit_code == 2 and "which is a file" in res.output

@@ -142,3 +142,28 @@ def test_save_never_overwrites_without_permission(tmp_path):
     save_png(img, out, overwrite=True)
     with pytest.raises(ValueError, match=".png"):
         save_png(img, tmp_path / "out.jpg")
+
+
+def test_save_removes_its_temporary_file_when_the_rename_fails(tmp_path, monkeypatch):
+    img = imageio.LoadedImage(_gradient().astype(np.float32) / 255)
+    deep = imageio.LoadedImage(img.rgb, bit_depth=16)
+
+    def fail(self, target):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(tmp_path), "replace", fail)
+    for image in (img, deep):
+        with pytest.raises(OSError, match="disk full"):
+            save_png(image, tmp_path / "out.png")
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_save_refuses_a_folder_or_a_path_under_a_file(tmp_path):
+    img = imageio.LoadedImage(_gradient().astype(np.float32) / 255)
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(ValueError, match="folder"):
+        save_png(img, tmp_path / "folder.png", overwrite=True)
+    with pytest.raises(ValueError, match="a file"):
+        save_png(img, tmp_path / "file.txt" / "out.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "folder.png"]
