@@ -1,7 +1,9 @@
 """Reading and writing users' photos the way a real tool should.
 
-Reads JPEG, PNG, WebP, TIFF and BMP (and whatever else Pillow opens): grayscale, palette, RGBA
-(alpha kept and written back), 16-bit, EXIF orientation applied. Every image inside Restora is
+Reads JPEG, PNG, WebP, TIFF and BMP and nothing else: other formats (EPS, PDF, GIF, ...) are
+refused before any Pillow plugin looks at them, because some run external programs or decoders
+on the file. Grayscale, palette, RGBA (alpha kept and written back), 16-bit and EXIF orientation
+are handled; malformed metadata is logged, not printed as raw warnings. Every image inside Restora is
 ``(H, W, 3)`` float32 RGB in [0, 1]; alpha travels beside it.
 
 Pixel limit: images above MAX_PIXELS (default 50 megapixels, overridable with the
@@ -24,6 +26,14 @@ logger = logging.getLogger(__name__)
 
 #: Largest image Restora opens, in pixels. 50 MP covers every consumer camera.
 MAX_PIXELS = int(os.environ.get("RESTORA_MAX_PIXELS", 50_000_000))
+#: Pillow formats ``load_image`` lets Pillow try, the ones the README promises (the JPEG plugin
+#: also opens camera JPEGs that carry a preview picture, which Pillow calls MPO).
+INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP")
+READABLE = "JPEG, PNG, WebP, TIFF or BMP"
+#: Leading bytes of formats people upload by mistake, to name them in the refusal.
+_OTHER_FORMATS = {b"%!PS": "PostScript/EPS", b"\xc5\xd0\xd3\xc6": "EPS", b"%PDF": "PDF",
+                  b"GIF8": "GIF", b"\x00\x00\x01\x00": "ICO", b"8BPS": "Photoshop (PSD)",
+                  b"\x00\x00\x00\x0cjP": "JPEG 2000", b"\xffO\xffQ": "JPEG 2000"}
 #: Extensions Restora writes outputs with; PNG is lossless and keeps 16-bit and alpha.
 OUTPUT_SUFFIXES = (".png",)
 
@@ -135,8 +145,41 @@ def _read_deep_rgb(path: Path, orientation: int) -> LoadedImage:
                        path)
 
 
+def _not_readable(p: Path) -> ImageReadError:
+    """The refusal for a file no allowed Pillow plugin accepted, naming what it is when known."""
+    with p.open("rb") as f:
+        head = f.read(16)
+    for magic, name in _OTHER_FORMATS.items():
+        if head.startswith(magic):
+            return ImageReadError(f"'{p}' is a {name} file; Restora reads only {READABLE} images. "
+                                  "Export it as PNG first.")
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        from PIL import TiffImagePlugin
+
+        try:
+            with p.open("rb") as f:
+                ifd = TiffImagePlugin.ImageFileDirectory_v2(f.read(8))
+                f.seek(ifd.next)
+                ifd.load(f)
+            float_samples = 3 in tuple(ifd.get(339, ()))  # SampleFormat 3: IEEE floating point
+            bits = tuple(ifd.get(258, ()))
+        except Exception:  # a directory too broken to read gets the plain message
+            float_samples, bits = False, ()
+        if float_samples:
+            return ImageReadError(
+                f"'{p}' is a floating-point TIFF ({len(bits)} channels of {bits[0] if bits else '?'}"
+                "-bit float); Restora reads 8- and 16-bit integer images. Convert it to a 16-bit "
+                "PNG or TIFF first.")
+        return ImageReadError(f"'{p}' is a TIFF variant Restora cannot decode (bits per sample "
+                              f"{bits or 'unknown'}); save it as an 8- or 16-bit RGB TIFF or PNG.")
+    return ImageReadError(f"'{p}' is not an image Restora can read (expected {READABLE}).")
+
+
 def load_image(path: str | os.PathLike[str]) -> LoadedImage:
-    """Read a photo from disk. Raises ImageReadError with a specific message on any problem."""
+    """Read a photo from disk. Raises ImageReadError with a specific message on any problem.
+
+    Only INPUT_FORMATS are opened; other files are refused before any Pillow plugin reads them.
+    """
     p = Path(path)
     if not p.exists():
         raise ImageReadError(f"No file at '{p}'. Check the path.")
@@ -145,24 +188,35 @@ def load_image(path: str | os.PathLike[str]) -> LoadedImage:
     if p.stat().st_size == 0:
         raise ImageReadError(f"'{p}' is empty (0 bytes); it is not an image.")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as img:
-                _check_pixels(img.width, img.height, f"'{p}'")
-                if img.mode in ("RGB", "RGBA") and ";16" in _rawmode(img):
-                    return _read_deep_rgb(p, img.getexif().get(0x0112, 1))
-                img.load()
-                return from_pil(img, source=p)
+            loaded = _open(p)
+        for message in {str(w.message) for w in caught}:
+            logger.warning("'%s': %s (ignored)", p, message)
+        return loaded
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageReadError(
             f"'{p}' claims an enormous size and looks like a decompression bomb ({err}); refusing it."
         ) from err
     except UnidentifiedImageError as err:
-        raise ImageReadError(
-            f"'{p}' is not an image Restora can read (expected JPEG, PNG, WebP, TIFF or BMP)."
-        ) from err
+        raise _not_readable(p) from err
+    except ValueError as err:  # Pillow's own limits, e.g. PngImagePlugin.MAX_TEXT_CHUNK
+        if isinstance(err, ImageReadError):
+            raise
+        raise ImageReadError(f"'{p}' was refused by a safety limit of the image reader ({err}); "
+                             "it may be crafted or corrupt. Re-save it without metadata.") from err
     except OSError as err:
         raise ImageReadError(f"'{p}' could not be decoded: {err}. The file may be truncated.") from err
+
+
+def _open(p: Path) -> LoadedImage:
+    with Image.open(p, formats=INPUT_FORMATS) as img:
+        _check_pixels(img.width, img.height, f"'{p}'")
+        if img.mode in ("RGB", "RGBA") and ";16" in _rawmode(img):
+            return _read_deep_rgb(p, img.getexif().get(0x0112, 1))
+        img.load()
+        return from_pil(img, source=p)
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:

@@ -167,3 +167,75 @@ def test_save_refuses_a_folder_or_a_path_under_a_file(tmp_path):
     with pytest.raises(ValueError, match="a file"):
         save_png(img, tmp_path / "file.txt" / "out.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "folder.png"]
+
+
+def _eps(path):
+    Image.fromarray(_gradient()).save(path, format="EPS")  # Pillow writes EPS without Ghostscript
+
+
+@pytest.mark.parametrize("make,name", [
+    (_eps, "PostScript/EPS"),
+    (lambda p: Image.fromarray(_gradient()).convert("P").save(p, format="GIF"), "GIF"),
+    (lambda p: p.write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"), "PDF"),
+])
+def test_formats_outside_the_allow_list_are_refused_before_any_plugin_reads_them(
+        tmp_path, monkeypatch, make, name):
+    from PIL import EpsImagePlugin, GifImagePlugin
+
+    def untouched(self, *args, **kwargs):
+        raise AssertionError("a plugin outside the allow-list read the file")
+
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", untouched)
+    monkeypatch.setattr(GifImagePlugin.GifImageFile, "_open", untouched)
+    path = tmp_path / "upload.png"  # the extension does not matter: the bytes do
+    make(path)
+    with pytest.raises(ImageReadError, match=f"is a {name} file; Restora reads only JPEG, PNG"):
+        load_image(path)
+
+
+def _png_with_text_bomb(path):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    Image.new("RGB", (8, 8)).save(path)
+    data = path.read_bytes()
+    ztxt = b"Comment\0\0" + zlib.compress(b"a" * (50 * 1024 * 1024), 9)  # 50 MB in ~50 kB
+    path.write_bytes(data[:33] + chunk(b"zTXt", ztxt) + data[33:])
+
+
+def test_png_with_a_huge_compressed_text_chunk_is_bad_input(tmp_path):
+    path = tmp_path / "text.png"
+    _png_with_text_bomb(path)
+    with pytest.raises(ImageReadError, match="safety limit"):
+        load_image(path)
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    res = CliRunner().invoke(app, ["run", str(path), "denoise", "-o", str(tmp_path / "o.png")])
+    assert res.exit_code == 2 and "safety limit" in res.output
+
+
+def test_float_tiff_gets_a_precise_message(tmp_path):
+    import cv2
+
+    path = tmp_path / "float.tif"
+    cv2.imwrite(str(path), np.random.default_rng(0).random((8, 8, 3), dtype=np.float32))
+    with pytest.raises(ImageReadError, match=r"floating-point TIFF \(3 channels of 32-bit float\)"):
+        load_image(path)
+
+
+def test_malformed_exif_is_logged_not_warned(tmp_path, recwarn, caplog):
+    import struct
+
+    # an EXIF directory whose one tag points past the end of the data
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x010F, 2, 100, 4000)
+    path = tmp_path / "exif.jpg"
+    Image.fromarray(_gradient()).save(path, exif=b"Exif\x00\x00" + tiff + struct.pack("<I", 0))
+    img = load_image(path)
+    assert img.size == (32, 24)
+    assert len(recwarn) == 0
+    assert any("exif.jpg" in r.getMessage() for r in caplog.records)
