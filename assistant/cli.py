@@ -146,12 +146,15 @@ def run(
     from assistant.options import BACKENDS, MASK_SOURCES
     from assistant.pipeline import RunOptions
     from assistant.session import Session
+    from parsers.rules import message_problem
 
     _setup_logging(verbose)
     if backend not in BACKENDS:
         raise _fail(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}.", 2)
     if mask_source not in MASK_SOURCES:
         raise _fail(f"--mask-source must be one of {', '.join(MASK_SOURCES)}; got {mask_source!r}.", 2)
+    if (problem := message_problem(instruction)) is not None:
+        raise _fail(problem, 2)
     out = output or _default_output(image, "restored")
     _check_output(out, image, overwrite)
     if json_report is not None:

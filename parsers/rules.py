@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 
 from parsers import vocabulary as voc
 from parsers.base import InstructionParser
@@ -66,12 +67,27 @@ from parsers.refine import _reply, adjust_relative, apply_strength, merge_keep, 
 from parsers.targets import _TRAIL_POLITE, clean_target, strip_fillers
 from parsers.text import _EDGE_PUNCT, NOT_A_NUMBER, _rx, normalize, parse_number
 
-__all__ = ["MAX_CHARS", "RuleParser", "normalize", "parse_number", "read_message", "refine"]
+__all__ = ["MAX_CHARS", "RuleParser", "message_problem", "normalize", "parse_number", "read_message",
+           "refine"]
 
 logger = logging.getLogger(__name__)
 
-#: Longer messages get a reply instead of a parse (keeps the worst-case latency bounded).
+#: Longer messages get a reply instead of a parse (keeps the worst-case latency bounded). The cap
+#: holds for the NFKC form too, since one character can expand to 18 ("\ufdfa").
 MAX_CHARS = 2000
+
+
+def message_problem(text: object) -> str | None:
+    """The reply for a message that is empty or longer than MAX_CHARS (as typed or once NFKC
+    normalised), else None. The CLI exits 2 on it; chat surfaces show it as the reply."""
+    if not isinstance(text, str) or not text.strip():
+        return voc.EMPTY_MESSAGE
+    if len(text) > MAX_CHARS:
+        return voc.TOO_LONG_MESSAGE.format(n=len(text), limit=MAX_CHARS)
+    expanded = len(unicodedata.normalize("NFKC", text))
+    if expanded > MAX_CHARS:
+        return voc.TOO_LONG_MESSAGE.format(n=f"{len(text)} typed, {expanded}", limit=MAX_CHARS)
+    return None
 
 
 # -- the parser ------------------------------------------------------------------------------
@@ -107,10 +123,8 @@ class RuleParser(InstructionParser):
         return plan
 
     def _parse(self, text: str, previous: EditPlan | None) -> EditPlan:
-        if not isinstance(text, str) or not text.strip():
-            return _reply(voc.EMPTY_MESSAGE)
-        if len(text) > MAX_CHARS:
-            return _reply(voc.TOO_LONG_MESSAGE.format(n=len(text), limit=MAX_CHARS))
+        if (problem := message_problem(text)) is not None:
+            return _reply(problem)
         norm = normalize(text)
         bare = _EDGE_PUNCT.sub("", norm)
         if not bare:

@@ -249,3 +249,14 @@ def test_ground_checks_its_output_first(tmp_path, monkeypatch):
     res = runner.invoke(app, ["ground", str(EXAMPLES_DIR / "cat_noisy.jpg"), "cat", "-o",
                               str(tmp_path / "file.txt" / "m.png"), "--backend", "offline"])
     assert res.exit_code == 2 and "which is a file" in res.output
+
+
+@pytest.mark.parametrize("text,expected", [("", "Tell me what to restore"), ("   ", "Tell me what"),
+                                           ("denoise " * 300, "too long"),
+                                           ("denoise " + "\ufdfa" * 1000, "too long")])
+def test_empty_or_over_long_instructions_exit_2_before_any_work(tmp_path, text, expected):
+    out = tmp_path / "o.png"
+    res = runner.invoke(app, ["run", str(EXAMPLES_DIR / "cat_noisy.jpg"), text, "-o", str(out),
+                              "--backend", "offline"])
+    assert res.exit_code == 2 and expected in res.output, res.output
+    assert not out.exists()

@@ -132,6 +132,15 @@ def test_very_long_text_gets_a_reply() -> None:
     assert not plan.edits and "too long" in plan.message
 
 
+def test_the_length_cap_holds_after_unicode_normalisation() -> None:
+    # "\ufdfa" is one character that NFKC expands to 18: 2,000 typed would be 36,000 parsed
+    plan = parse("restore the dog " + "\ufdfa" * 1900)
+    assert not plan.edits and "too long" in plan.message
+    assert "1916 typed, 34216 characters; at most 2000" in plan.message
+    ligatures = "restore the dog and the ﬁsh"  # NFKC "ﬁ" → "fi": short messages still parse
+    assert parse(ligatures).edits
+
+
 # -- refinements: a conversation -------------------------------------------------------------
 def test_conversation_refines_the_previous_plan_step_by_step() -> None:
     plan = parse("make the dog clear with 0.5, keep background bokeh")
