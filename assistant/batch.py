@@ -219,7 +219,7 @@ def run_job(job: Job, overwrite: bool = False) -> Outcome:
     for n, instruction in enumerate(job.instructions):
         reply = session.send(instruction, prompt=prompt if (prompt and n == 0) else None)
         if not reply.ok:
-            return Outcome(job, False, f"instruction {n + 1} ({instruction!r}): {reply.text}")
+            return Outcome(job, False, f"instruction {n + 1} ({short(instruction, 60)}): {reply.text}")
         texts.append(reply.text.splitlines()[0])
     if session.index == 0:
         return Outcome(job, False, "no instruction restored anything; nothing written")

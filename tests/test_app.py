@@ -239,3 +239,26 @@ def test_app_serves_its_page_offline():
         assert list(info["named_endpoints"]) == ["/restore"]  # UI events are private
     finally:
         demo.close()
+
+
+@pytest.mark.parametrize("options,expected", [
+    ('{"steps": Infinity}', "steps must be a whole number from 1 to 1000; got inf"),
+    ('{"seed": "abc"}', "seed must be a whole number"),
+    ('{"guidance": NaN}', r"guidance must be a finite number in \[0, 30\]"),
+    ('{"lens_blur": "no"}', "lens_blur must be true or false"),
+    ('{"box_threshold": 1}', r"box_threshold must be a finite number in \[0, 1\)"),
+])
+def test_api_options_junk_is_a_clear_error_before_any_work(options, expected):
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match=f"Bad options: {expected}"):
+        ui.api_restore(CAT, "denoise", options)
+
+
+def test_api_refuses_formats_outside_the_allow_list(tmp_path):
+    import gradio as gr
+
+    eps = tmp_path / "upload.eps"
+    Image.new("RGB", (8, 8)).save(eps, format="EPS")
+    with pytest.raises(gr.Error, match="upload.eps' is a PostScript/EPS file"):
+        ui.api_restore(str(eps), "denoise", "{}")

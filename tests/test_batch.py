@@ -3,11 +3,13 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
 from assistant import EXAMPLES_DIR
-from assistant.batch import BatchFileError, load_jobs
+from assistant.batch import _KEYS, BatchFileError, load_jobs
 from assistant.cli import app
 
 runner = CliRunner()
@@ -145,3 +147,25 @@ def test_messages_quote_only_a_prefix_of_a_bad_value(tmp_path):
     with pytest.raises(BatchFileError) as info:
         load_jobs(path)
     assert len(str(info.value)) < 300 and "…" in str(info.value)
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20))
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
+                       | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+_jobs = st.lists(st.dictionaries(st.sampled_from(sorted(_KEYS) + ["junk"]), _values, max_size=6),
+                 max_size=3)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(_jobs, _values))
+def test_load_jobs_raises_only_its_own_error_on_any_yaml(tmp_path, data):
+    import yaml
+
+    path = tmp_path / "jobs.yaml"
+    path.write_text(yaml.safe_dump(data))
+    try:
+        jobs = load_jobs(path)
+    except BatchFileError as err:
+        assert len(str(err)) < 1000
+    else:
+        assert all(job.output.suffix == ".png" and job.instructions for job in jobs)
