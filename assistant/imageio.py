@@ -157,7 +157,8 @@ def _not_readable(p: Path) -> ImageReadError:
         from PIL import TiffImagePlugin
 
         try:
-            with p.open("rb") as f:
+            with p.open("rb") as f, warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a truncated directory: the plain message below
                 ifd = TiffImagePlugin.ImageFileDirectory_v2(f.read(8))
                 f.seek(ifd.next)
                 ifd.load(f)

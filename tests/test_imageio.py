@@ -239,3 +239,45 @@ def test_malformed_exif_is_logged_not_warned(tmp_path, recwarn, caplog):
     assert img.size == (32, 24)
     assert len(recwarn) == 0
     assert any("exif.jpg" in r.getMessage() for r in caplog.records)
+
+
+def _seed_files() -> dict[str, bytes]:
+    import io
+
+    files = {}
+    for fmt in ("PNG", "JPEG", "WEBP", "TIFF", "BMP"):
+        buf = io.BytesIO()
+        Image.fromarray(_gradient(12, 16)).save(buf, format=fmt)
+        files[fmt] = buf.getvalue()
+    return files
+
+
+_SEEDS = _seed_files()
+
+
+def _mutated(seed: bytes, edits: list[tuple[int, int]], cut: int) -> bytes:
+    data = bytearray(seed)
+    for pos, value in edits:
+        data[pos % len(data)] = value
+    return bytes(data[: max(1, cut)])
+
+
+@pytest.mark.parametrize("fmt", sorted(_SEEDS))
+def test_fuzzed_files_raise_only_image_read_errors(tmp_path, fmt):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    edits = st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8)
+
+    @settings(max_examples=100, deadline=None, derandomize=True)
+    @given(edits=edits, cut=st.integers(1, len(_SEEDS[fmt])))
+    def check(edits, cut):
+        path = tmp_path / f"fuzz.{fmt.lower()}"
+        path.write_bytes(_mutated(_SEEDS[fmt], edits, cut))
+        try:
+            img = load_image(path)
+        except ImageReadError:
+            return
+        assert img.rgb.ndim == 3 and img.rgb.shape[2] == 3 and np.isfinite(img.rgb).all()
+
+    check()
