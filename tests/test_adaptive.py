@@ -73,13 +73,15 @@ def test_musiq_is_absent_without_pyiqa_or_its_weights():
     assert musiq_scorer() is None  # pyiqa is an optional extra; nothing is downloaded
 
 
-def test_diffusion_pipeline_uses_the_table_for_automatic_edits(tiny_weights, tmp_path):
+def test_diffusion_pipeline_uses_the_table_for_automatic_edits(tiny_weights, tmp_path, monkeypatch):
     import json
 
     from PIL import Image
     from typer.testing import CliRunner
 
     from assistant.cli import app
+
+    monkeypatch.setattr("assistant.pipeline.accelerator", lambda: "cuda")  # auto: diffusion needs a GPU
     rng = np.random.default_rng(0)
     base = np.full((64, 96, 3), 128.0)
     base[:, :48] += rng.normal(0, 45, (64, 48, 3))  # left half very noisy, right half clean

@@ -21,7 +21,26 @@ def _photo(tmp_path):
     return path
 
 
-def test_auto_uses_the_installed_diffusion_restorer(tiny_weights, tmp_path):
+def _gpu(monkeypatch) -> None:
+    """Tell ``auto`` there is a GPU (the tiny models still run on the CPU)."""
+    monkeypatch.setattr("assistant.pipeline.accelerator", lambda: "cuda")
+
+
+def test_auto_without_a_gpu_restores_offline_and_says_why(tiny_weights, tmp_path, monkeypatch):
+    monkeypatch.setattr("assistant.pipeline.accelerator", lambda: None)
+    out, rep = tmp_path / "out.png", tmp_path / "r.json"
+    res = runner.invoke(app, ["run", str(_photo(tmp_path)), "denoise the photo", "-o", str(out),
+                              "--json", str(rep)])
+    assert res.exit_code == 0, res.output
+    report = json.loads(rep.read_text())
+    assert report["backends"]["restorer"].startswith("offline")
+    notes = " ".join(report["notes"])
+    assert "diffusion restorer is installed, but this machine has no GPU" in notes
+    assert "min for this photo" in notes and "--backend full" in notes
+
+
+def test_auto_uses_the_installed_diffusion_restorer(tiny_weights, tmp_path, monkeypatch):
+    _gpu(monkeypatch)
     path = _photo(tmp_path)
     out, rep = tmp_path / "out.png", tmp_path / "r.json"
     res = runner.invoke(app, ["run", str(path), "make the left half clear with 0.5 and keep other parts "
@@ -64,7 +83,8 @@ def test_backend_full_runs_both_full_stages(tiny_weights, tmp_path, monkeypatch)
     assert Image.open(out).size == (90, 70)
 
 
-def test_decoder_takes_over_a_target_grounding_cannot_find(tiny_weights, tmp_path):
+def test_decoder_takes_over_a_target_grounding_cannot_find(tiny_weights, tmp_path, monkeypatch):
+    _gpu(monkeypatch)
     out, rep = tmp_path / "out.png", tmp_path / "r.json"
     res = runner.invoke(app, ["run", str(_photo(tmp_path)), "make the giraffe clear with 0.5",
                               "-o", str(out), "--json", str(rep)])
