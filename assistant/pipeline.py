@@ -190,10 +190,9 @@ def accelerator() -> str | None:
 _CPU_STEP_S_512 = {"instructrestore": (100.0, 20), "diffbir-v2": (11.0, 50)}
 
 
-def diffusion_cpu_note(shape: tuple[int, int], steps: int | None = None) -> str | None:
-    """What ``auto`` says when it restored offline although a diffusion family is installed and the
-    machine has no GPU: the family and how long ``--backend full`` would take here. None when no
-    family is installed."""
+def diffusion_cpu_minutes(shape: tuple[int, int], steps: int | None = None) -> tuple[str, float] | None:
+    """(installed diffusion family, estimated minutes for an image of ``shape`` on a 2-core CPU),
+    or None when no family is installed. Linear in pixels and steps from ``_CPU_STEP_S_512``."""
     from models.restorers.diffusion.loading import choose_family
 
     try:
@@ -203,10 +202,19 @@ def diffusion_cpu_note(shape: tuple[int, int], steps: int | None = None) -> str 
     if family is None:
         return None
     per_step, default_steps = _CPU_STEP_S_512[family]
-    seconds = per_step * (steps or default_steps) * shape[0] * shape[1] / 512**2
+    return family, per_step * (steps or default_steps) * shape[0] * shape[1] / 512**2 / 60
+
+
+def diffusion_cpu_note(shape: tuple[int, int], steps: int | None = None) -> str | None:
+    """What ``auto`` says when it restored offline although a diffusion family is installed and the
+    machine has no GPU: the family and how long ``--backend full`` would take here."""
+    estimate = diffusion_cpu_minutes(shape, steps)
+    if estimate is None:
+        return None
+    family, minutes = estimate
     return (
         f"the {family} diffusion restorer is installed, but this machine has no GPU: at about "
-        f"{seconds / 60:.0f} min for this photo on a 2-core CPU it is too slow for the automatic "
+        f"{minutes:.0f} min for this photo on a 2-core CPU it is too slow for the automatic "
         "choice, so the offline restorer ran (--backend full forces the diffusion restorer)"
     )
 
@@ -402,6 +410,13 @@ def run_plan(
 
     # 5. restore in one pass over the whole image
     report("restoring", 0.4)
+    if backends["restorer"] == "full" and accelerator() is None:  # forced: say how long, up front
+        estimate = diffusion_cpu_minutes((h, w), options.steps)
+        if estimate is not None:
+            family, minutes = estimate
+            text = f"Restoring with the {family} diffusion restorer on the CPU: about {minutes:.0f} min"
+            logger.warning("%s (a GPU takes seconds)", text)
+            report(text, 0.4)
     t0 = time.perf_counter()
     restorer = load_restorer(
         backends["restorer"],

@@ -64,7 +64,8 @@ def test_full_backend_without_weights_says_what_to_install(tmp_path, monkeypatch
     assert "restora models download" in res.output or "weights" in res.output.lower()
 
 
-def test_backend_full_runs_both_full_stages(tiny_weights, tmp_path, monkeypatch):
+def test_backend_full_runs_both_full_stages(tiny_weights, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("assistant.pipeline.accelerator", lambda: None)  # forced onto the CPU
     from test_grounding_full import build_grounding_dino, build_sam
 
     build_grounding_dino(tiny_weights / "grounding-dino-tiny")
@@ -81,6 +82,7 @@ def test_backend_full_runs_both_full_stages(tiny_weights, tmp_path, monkeypatch)
     assert report["backends"]["restorer"].startswith("full")
     assert report["regions"][0]["fidelity_used"] == 0.5
     assert Image.open(out).size == (90, 70)
+    assert "diffusion restorer on the CPU: about" in caplog.text  # the estimate comes first
 
 
 def test_decoder_takes_over_a_target_grounding_cannot_find(tiny_weights, tmp_path, monkeypatch):
