@@ -515,8 +515,9 @@ def estimate_degradation(
     jpeg_quality_hint: the quality read from the file (``jpeg_quality_from_file``); it wins over
     the pixel estimate and marks the result exact. mask: optional (H, W) region in [0, 1]
     (> 0.5 = inside) for noise and blur; JPEG quality is a property of the whole file.
-    method: ``learned`` (default: Restora's estimator network, ``restorers/estimator.py``: a
-    per-pixel noise map that reads camera noise, a blur reading with its confidence) or
+    method: ``learned`` (default: ``restorers/estimator.py``, Restora's estimator network fused
+    with flat-patch and PCA readings: a noise level that reads camera noise, its whiteness, and a
+    blur reading with its confidence) or
     ``classical`` (the PCA noise and edge-width blur estimators of this module: exact on white
     noise, blind to correlated camera noise).
     """
