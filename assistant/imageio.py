@@ -8,7 +8,8 @@ are handled; malformed metadata is logged, not printed as raw warnings. Every im
 
 Pixel limit: images above MAX_PIXELS (default 50 megapixels, overridable with the
 ``RESTORA_MAX_PIXELS`` environment variable) are refused with a clear message, which also
-protects against decompression bombs (a tiny file that claims a huge size).
+protects against decompression bombs (a tiny file that claims a huge size). The size is read from
+the header before decoding; callers may pass a lower limit (the web server does).
 """
 
 from __future__ import annotations
@@ -72,14 +73,19 @@ class LoadedImage:
                            self.format, self.source)
 
 
-def _check_pixels(width: int, height: int, what: str) -> None:
+def _check_pixels(width: int, height: int, what: str, limit: int | None = None,
+                  env: str = "RESTORA_MAX_PIXELS") -> None:
+    """Refuse a size of zero or above ``limit`` pixels (default MAX_PIXELS); ``env`` is the
+    environment variable that sets that limit, named in the message."""
+    limit = MAX_PIXELS if limit is None else limit
     if width <= 0 or height <= 0:
         raise ImageReadError(f"{what} has no pixels ({width}×{height}).")
-    if width * height > MAX_PIXELS:
+    if width * height > limit:
         raise ImageReadError(
-            f"{what} is {width}×{height} = {width * height / 1e6:.1f} megapixels, above Restora's "
-            f"limit of {MAX_PIXELS / 1e6:.0f} megapixels. Downscale it first, or raise the limit "
-            "with the RESTORA_MAX_PIXELS environment variable if you trust the file."
+            f"{what} is {width}×{height} = {width * height / 1e6:.1f} megapixels, above "
+            f"{'Restora' if env == 'RESTORA_MAX_PIXELS' else 'this server'}'s limit of "
+            f"{limit / 1e6:g} megapixels. Downscale it first, or raise the limit with the {env} "
+            "environment variable if you trust the file."
         )
 
 
@@ -176,12 +182,18 @@ def _not_readable(p: Path) -> ImageReadError:
     return ImageReadError(f"'{p}' is not an image Restora can read (expected {READABLE}).")
 
 
-def load_image(path: str | os.PathLike[str]) -> LoadedImage:
+def load_image(path: str | os.PathLike[str], max_pixels: int | None = None,
+               limit_env: str = "RESTORA_MAX_PIXELS") -> LoadedImage:
     """Read a photo from disk. Raises ImageReadError with a specific message on any problem.
 
     Only INPUT_FORMATS are opened; other files are refused before any Pillow plugin reads them.
+    ``max_pixels`` (default MAX_PIXELS, never above it) is checked against the size in the file's
+    header, before any pixel is decoded, so a small file that decodes to a huge image is refused
+    in milliseconds; ``limit_env`` is the environment variable that sets it, named in the message.
     """
     p = Path(path)
+    if max_pixels is None or max_pixels >= MAX_PIXELS:
+        max_pixels, limit_env = MAX_PIXELS, "RESTORA_MAX_PIXELS"
     if not p.exists():
         raise ImageReadError(f"No file at '{p}'. Check the path.")
     if p.is_dir():
@@ -192,7 +204,7 @@ def load_image(path: str | os.PathLike[str]) -> LoadedImage:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            loaded = _open(p)
+            loaded = _open(p, max_pixels, limit_env)
         for message in {str(w.message) for w in caught}:
             logger.warning("'%s': %s (ignored)", p, message)
         return loaded
@@ -211,9 +223,9 @@ def load_image(path: str | os.PathLike[str]) -> LoadedImage:
         raise ImageReadError(f"'{p}' could not be decoded: {err}. The file may be truncated.") from err
 
 
-def _open(p: Path) -> LoadedImage:
-    with Image.open(p, formats=INPUT_FORMATS) as img:
-        _check_pixels(img.width, img.height, f"'{p}'")
+def _open(p: Path, limit: int, limit_env: str) -> LoadedImage:
+    with Image.open(p, formats=INPUT_FORMATS) as img:  # reads the header only
+        _check_pixels(img.width, img.height, f"'{p}'", limit, limit_env)
         if img.mode in ("RGB", "RGBA") and ";16" in _rawmode(img):
             return _read_deep_rgb(p, img.getexif().get(0x0112, 1))
         img.load()

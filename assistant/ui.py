@@ -13,6 +13,7 @@ failures raise ``gr.Error`` with the domain message.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -46,6 +47,14 @@ from parsers import IMAGE, EditPlan
 
 logger = logging.getLogger(__name__)
 
+#: Largest photo the web UI and API accept, in pixels (the CLI's limit is MAX_PIXELS, 50 MP).
+#: 16 MP holds every phone's default output (12 MP) and most cameras' at a third of the CLI's
+#: memory: the offline pipeline keeps several float32 copies of a photo (12 bytes a pixel each),
+#: about 1.5 GB at 16 MP, and a shared server must not give one upload more.
+SERVER_MAX_PIXELS = int(os.environ.get("RESTORA_SERVER_MAX_PIXELS", 16_000_000))
+#: Seconds one restoration may take on the server before it is stopped with an error and its
+#: concurrency slot is freed (checked between stages and tiles, see _turn).
+SERVER_TIMEOUT_S = float(os.environ.get("RESTORA_SERVER_TIMEOUT_S", 300))
 #: Fidelity sliders the page has; a plan's edits beyond these are not adjustable by slider.
 MAX_SLIDERS = 4
 STAGE_TEXT = {"grounding": "Finding the regions", "estimating": "Measuring the degradation",
@@ -57,6 +66,10 @@ Progress = Callable[..., Any] | None
 class TurnCancelled(Exception):
     """Raised from the progress callback when the user pressed Stop (not a ValueError, so the
     session does not turn it into a reply)."""
+
+
+class TurnTimedOut(Exception):
+    """Raised from the progress callback when a turn has run past SERVER_TIMEOUT_S."""
 
 
 def error(message: str) -> Exception:
@@ -156,17 +169,27 @@ def rerun_turn(session: Session, plan: EditPlan, options: RunOptions,
 
 def _turn(state: UIState, work: Callable[[StageProgress], tuple[Session, Reply]],
           progress: Progress) -> Reply | None:
-    """Run ``work`` under the session's lock with progress and Stop support.
+    """Run ``work`` under the session's lock with progress, Stop support and a time budget.
 
-    Returns None when the user pressed Stop; raises gr.Error for unexpected failures.
+    Returns None when the user pressed Stop; raises gr.Error for unexpected failures and when the
+    turn runs past SERVER_TIMEOUT_S. The budget is checked where Stop is, in the progress
+    callback, which the pipeline calls between its stages and after every tile or step of the
+    restorer: Gradio runs a handler in a worker thread, and neither Python nor torch can stop a
+    thread from outside, so abandoning the thread would free the queue slot while the work kept
+    the CPU and its gigabytes. Stopping from inside ends the work itself and frees its memory and
+    the slot together; the cost is that a timeout lands at the next stage or tile boundary, which
+    the server's pixel budget (SERVER_MAX_PIXELS) keeps short.
     """
     with state.lock:
         state.cancel.clear()
         state.busy = True
+        deadline = time.monotonic() + SERVER_TIMEOUT_S
 
         def on_stage(stage: str, fraction: float) -> None:
             if state.cancel.is_set():
                 raise TurnCancelled
+            if time.monotonic() > deadline:
+                raise TurnTimedOut
             if progress is not None:
                 progress(min(max(fraction, 0.0), 1.0), desc=STAGE_TEXT.get(stage, stage))
 
@@ -175,6 +198,11 @@ def _turn(state: UIState, work: Callable[[StageProgress], tuple[Session, Reply]]
             return reply
         except TurnCancelled:
             return None
+        except TurnTimedOut as err:
+            raise error(f"Stopped after {SERVER_TIMEOUT_S:g} s, this server's time limit for one "
+                        "request. The photo was not changed; try a smaller photo or region, or "
+                        "raise the limit with the RESTORA_SERVER_TIMEOUT_S environment variable."
+                        ) from err
         except Exception as err:
             logger.exception("turn failed")
             raise error(f"Restoring failed ({type(err).__name__}: {err}). The photo was not "
@@ -206,7 +234,7 @@ def upload(state: UIState | None, path: str | None, backend: str = "auto",
             state.session = Session(options=state.session.options)
             return render(state, show_masks)
         try:
-            image = load_image(path)
+            image = load_image(path, SERVER_MAX_PIXELS, "RESTORA_SERVER_MAX_PIXELS")
         except ImageReadError as err:  # name the file as the user knows it, not its temp path
             raise error(str(err).replace(str(path), Path(path).name)) from err
         state.session = Session(options=state.session.options)
@@ -407,7 +435,7 @@ def api_restore(image: str | None, instruction: str, options: str | dict | None 
     except (TypeError, ValueError) as err:
         raise error(f"Bad options: {err}") from err
     try:
-        loaded = load_image(image)
+        loaded = load_image(image, SERVER_MAX_PIXELS, "RESTORA_SERVER_MAX_PIXELS")
     except ImageReadError as err:
         raise error(str(err).replace(str(image), Path(image).name)) from err
     state = UIState(Session(loaded, settings.run_options(surface="api")))

@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -262,3 +263,48 @@ def test_api_refuses_formats_outside_the_allow_list(tmp_path):
     Image.new("RGB", (8, 8)).save(eps, format="EPS")
     with pytest.raises(gr.Error, match="upload.eps' is a PostScript/EPS file"):
         ui.api_restore(str(eps), "denoise", "{}")
+
+
+def _png_bomb(path: Path, side: int = 7000) -> Path:
+    """A real, decodable grayscale PNG of side×side black pixels: about 50 KB on disk."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    squeeze, row = zlib.compressobj(9), bytes(side + 1)  # filter byte 0, then `side` zeros
+    idat = b"".join(squeeze.compress(row) for _ in range(side)) + squeeze.flush()
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_small_file_that_decodes_to_49_megapixels_is_refused_in_milliseconds(tmp_path):
+    import gradio as gr
+
+    bomb = _png_bomb(tmp_path / "bomb.png")
+    assert bomb.stat().st_size < 200_000
+    expected = r"bomb.png' is 7000×7000 = 49.0 megapixels, .*limit of 16 megapixels.*RESTORA_SERVER_MAX"
+    for call in (lambda: ui.api_restore(str(bomb), "denoise", "{}"),
+                 lambda: ui.upload(None, str(bomb), "offline")):
+        t0 = time.perf_counter()
+        with pytest.raises(gr.Error, match=expected):
+            call()
+        assert time.perf_counter() - t0 < 1.0
+
+
+def test_a_request_past_the_time_budget_is_a_clear_error_and_frees_its_slot(monkeypatch):
+    import gradio as gr
+
+    monkeypatch.setattr(ui, "SERVER_TIMEOUT_S", 0.01)
+    with pytest.raises(gr.Error, match=r"Stopped after 0.01 s, this server's time limit .*"
+                                       "RESTORA_SERVER_TIMEOUT_S"):
+        ui.api_restore(CAT, "denoise the whole photo", '{"backend": "offline"}')
+    view = ui.upload(None, CAT, "offline")
+    with pytest.raises(gr.Error, match="time limit"):
+        ui.send(view.state, "denoise the whole photo", OFFLINE)
+    assert not view.state.busy and not view.state.lock.locked()
+    assert len(view.state.session.versions) == 1  # the photo was not changed
+    monkeypatch.setattr(ui, "SERVER_TIMEOUT_S", 300.0)
+    assert ui.send(view.state, "denoise the whole photo", OFFLINE).state.session.index == 1

@@ -281,3 +281,14 @@ def test_fuzzed_files_raise_only_image_read_errors(tmp_path, fmt):
         assert img.rgb.ndim == 3 and img.rgb.shape[2] == 3 and np.isfinite(img.rgb).all()
 
     check()
+
+
+def test_a_lower_limit_is_checked_from_the_header_and_names_its_variable(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    Image.new("RGB", (400, 300)).save(path)
+    with pytest.raises(ImageReadError, match=r"400×300 = 0.1 megapixels, above this server's limit "
+                                             "of 0.1 megapixels.*RESTORA_SERVER_MAX_PIXELS"):
+        load_image(path, 100_000, "RESTORA_SERVER_MAX_PIXELS")
+    monkeypatch.setattr(imageio, "MAX_PIXELS", 100_000)  # never above the global limit
+    with pytest.raises(ImageReadError, match="Restora's limit.*RESTORA_MAX_PIXELS"):
+        load_image(path, 10**9, "RESTORA_SERVER_MAX_PIXELS")
