@@ -4,7 +4,9 @@ Each restoring instruction applies to the current version and adds a new one. A 
 ("stronger", "also the sky") re-runs the adjusted plan from the image the previous turn started
 from, so restorations never stack. Undo/redo move through the versions; reset returns to the
 original (redo can bring the last result back). A new instruction after an undo drops the redo
-tail, as editors do.
+tail, as editors do. ``max_versions`` bounds the memory one conversation holds (each version is
+a full-resolution float32 image plus its region masks, ~4 MB at 512×512): past it, the oldest
+version after the original is dropped.
 """
 
 from __future__ import annotations
@@ -69,7 +71,12 @@ class Session:
         image: LoadedImage | None = None,
         options: RunOptions | None = None,
         parser: InstructionParser | None = None,
+        max_versions: int | None = None,
     ):
+        if max_versions is not None and max_versions < 3:
+            raise ValueError("max_versions must be at least 3 (the original, a result and the "
+                             f"version it was restored from), got {max_versions}")
+        self.max_versions = max_versions
         if parser is None:
             from parsers.rules import RuleParser
 
@@ -157,8 +164,25 @@ class Session:
             result.explanation = f"{plan.message} {result.explanation}"
         del self.versions[self.index + 1 :]
         self.versions.append(Version(result.image, label or plan.to_json(), result, start))
+        self._drop_oldest()
         self.index = len(self.versions) - 1
         return Reply(result.explanation, result.image, result)
+
+    def _drop_oldest(self) -> None:
+        """Keep at most ``max_versions`` by dropping the oldest versions after the original,
+        except the one the newest version was restored from (a refinement re-runs from it).
+
+        A kept version restored from a dropped one loses its result (its "before" image is
+        gone), so it can no longer be refined or compared; it stays as a plain image to go back to.
+        """
+        while self.max_versions is not None and len(self.versions) > self.max_versions:
+            drop = 2 if self.versions[-1].start == 1 else 1
+            del self.versions[drop]
+            for k, v in enumerate(self.versions):
+                if v.start == drop and k > 0:
+                    self.versions[k] = replace(v, result=None, start=k)
+                elif v.start > drop:
+                    v.start -= 1
 
     def rerun_last(self, plan: EditPlan, progress: StageProgress | None = None) -> Reply:
         """Re-run an adjusted copy of the last plan from the image the last turn started from."""

@@ -55,6 +55,9 @@ SERVER_MAX_PIXELS = int(os.environ.get("RESTORA_SERVER_MAX_PIXELS", 16_000_000))
 #: Seconds one restoration may take on the server before it is stopped with an error and its
 #: concurrency slot is freed (checked between stages and tiles, see _turn).
 SERVER_TIMEOUT_S = float(os.environ.get("RESTORA_SERVER_TIMEOUT_S", 300))
+#: Versions one browser session keeps (Session.max_versions): each is a full-resolution copy of
+#: the photo, and a session lives up to six hours, so without a cap memory grows with every turn.
+SERVER_MAX_VERSIONS = int(os.environ.get("RESTORA_SERVER_MAX_VERSIONS", 12))
 #: Fidelity sliders the page has; a plan's edits beyond these are not adjustable by slider.
 MAX_SLIDERS = 4
 STAGE_TEXT = {"grounding": "Finding the regions", "estimating": "Measuring the degradation",
@@ -221,7 +224,8 @@ def _say(state: UIState, reply: Reply) -> None:
 
 # -- callbacks -----------------------------------------------------------------------------------
 def new_state(backend: str = "auto") -> UIState:
-    return UIState(Session(options=RunOptions(backend=backend, surface="ui")))  # type: ignore[arg-type]
+    return UIState(Session(options=RunOptions(backend=backend, surface="ui"),  # type: ignore[arg-type]
+                           max_versions=SERVER_MAX_VERSIONS))
 
 
 def upload(state: UIState | None, path: str | None, backend: str = "auto",
@@ -231,13 +235,13 @@ def upload(state: UIState | None, path: str | None, backend: str = "auto",
     with state.lock:
         state.clicks = []
         if not path:
-            state.session = Session(options=state.session.options)
+            state.session = Session(options=state.session.options, max_versions=SERVER_MAX_VERSIONS)
             return render(state, show_masks)
         try:
             image = load_image(path, SERVER_MAX_PIXELS, "RESTORA_SERVER_MAX_PIXELS")
         except ImageReadError as err:  # name the file as the user knows it, not its temp path
             raise error(str(err).replace(str(path), Path(path).name)) from err
-        state.session = Session(options=state.session.options)
+        state.session = Session(options=state.session.options, max_versions=SERVER_MAX_VERSIONS)
         reply = state.session.load(image)
         state.history.append({"role": "assistant", "content": reply.text})
     prefetch_grounding(image.rgb, backend)

@@ -308,3 +308,14 @@ def test_a_request_past_the_time_budget_is_a_clear_error_and_frees_its_slot(monk
     assert len(view.state.session.versions) == 1  # the photo was not changed
     monkeypatch.setattr(ui, "SERVER_TIMEOUT_S", 300.0)
     assert ui.send(view.state, "denoise the whole photo", OFFLINE).state.session.index == 1
+
+
+def test_a_browser_session_keeps_at_most_server_max_versions(monkeypatch):
+    monkeypatch.setattr(ui, "SERVER_MAX_VERSIONS", 3)
+    view = ui.upload(None, CAT, "offline")
+    for text in ("denoise the whole photo", "sharpen the whole photo", "denoise it with 0.5",
+                 "sharpen the left half"):
+        view = ui.send(view.state, text, OFFLINE)
+    assert len(view.state.session.versions) == len(view.versions) == 3
+    kept = {id(v.image) for v in view.state.session.versions}
+    assert all(id(image) in kept for image, _ in view.state.files.values())

@@ -81,3 +81,25 @@ def test_chit_chat_gets_help_not_an_edit(session):
     reply = session.send("hello!")
     assert reply.ok and reply.result is None and len(session.versions) == 1
     assert reply.text
+
+
+def test_max_versions_drops_the_oldest_after_the_original(photo):
+    session = Session(photo, RunOptions(backend="offline"), max_versions=3)
+    first = session.send("denoise the image")
+    assert first.ok and len(session.versions) == 2
+    second = session.send("sharpen the image")
+    assert second.ok and len(session.versions) == 3
+    third = session.send("denoise the image with 0.5")
+    assert third.ok and len(session.versions) == 3 and session.index == 2
+    assert session.versions[0].image is photo and session.versions[0].label == "original"
+    # the second turn started from the first, which is gone: it stays, as a plain image
+    assert session.versions[1].image is second.result.image
+    assert session.versions[1].result is None and session.versions[1].start == 1
+    assert session.versions[2].result is third.result and session.versions[2].start == 1
+    stronger = session.send("stronger")  # re-runs from version 1, which must stay
+    assert stronger.ok and len(session.versions) == 3 and session.index == 2
+    assert session.versions[2].result is stronger.result and session.versions[2].start == 1
+    assert session.versions[1].image is second.result.image
+    assert session.undo().ok and session.undo().ok and session.index == 0
+    with pytest.raises(ValueError, match="max_versions must be at least 3"):
+        Session(photo, max_versions=2)
