@@ -440,11 +440,13 @@ def test_forced_family_that_is_missing_is_reported(diffbir_weights, monkeypatch)
     assert not ready and "sdxl" in why
 
 
-def test_restora_run_uses_diffbir_and_says_so(diffbir_weights, tmp_path):
+def test_restora_run_uses_diffbir_and_says_so(diffbir_weights, tmp_path, monkeypatch):
     from PIL import Image
     from typer.testing import CliRunner
 
     from assistant.cli import app
+
+    monkeypatch.setattr("assistant.pipeline.accelerator", lambda: "cuda")  # auto: diffusion needs a GPU
 
     path = tmp_path / "in.png"
     Image.fromarray((_image(70, 90) * 255).astype(np.uint8)).save(path)
