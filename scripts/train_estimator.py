@@ -48,6 +48,7 @@ from train_restorer import (  # noqa: E402
     learning_rate,
     load_images,
     make_batch,
+    run_metadata,
 )
 
 from models.restorers.estimator import DEFAULT_ESTIMATOR, save_estimator  # noqa: E402
@@ -249,21 +250,7 @@ def export(run_dir: Path, out: Path) -> None:
     weights = dict(model.state_dict())
     weights["out.weight"], weights["out.bias"] = weights["out.weight"][:1], weights["out.bias"][:1]
     shipped.load_state_dict(weights)
-    model = shipped
-    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    last_val = next((r for r in reversed(records) if "val" in r), {})
-    save_estimator(
-        model,
-        out,
-        {
-            "train_config": json.dumps(asdict(cfg)),
-            "iterations": str(state["iteration"]),
-            "train_seconds": f"{state['elapsed']:.0f}",
-            "hardware": str(last_val.get("hardware", "unknown")),
-            "validation": json.dumps(last_val.get("val", {})),
-            "torch": torch.__version__,
-        },
-    )
+    save_estimator(shipped, out, run_metadata(run_dir, cfg, state, "val"))
     logger.info("wrote %s (%.2f MB) from iteration %s", out, out.stat().st_size / 1e6, state["iteration"])
 
 

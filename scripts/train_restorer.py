@@ -379,21 +379,23 @@ def export(run_dir: Path, out: Path) -> None:
     state = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
     model = ConditionalFFDNet(network_config(cfg))
     model.load_state_dict(state["model"])
-    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    last_val = next((r for r in reversed(records) if "val_psnr" in r), {})
-    save_network(
-        model,
-        out,
-        {
-            "train_config": json.dumps(asdict(cfg)),
-            "iterations": str(state["iteration"]),
-            "train_seconds": f"{state['elapsed']:.0f}",
-            "hardware": str(last_val.get("hardware", "unknown")),
-            "validation_psnr": json.dumps(last_val.get("val_psnr", {})),
-            "torch": torch.__version__,
-        },
-    )
+    save_network(model, out, run_metadata(run_dir, cfg, state, "val_psnr"))
     logger.info("wrote %s (%.2f MB) from iteration %s", out, out.stat().st_size / 1e6, state["iteration"])
+
+
+def run_metadata(run_dir: Path, cfg, state: dict, val_key: str) -> dict[str, str]:
+    """The provenance an exported network carries: its training config, iterations, time,
+    hardware, last validation (``log.jsonl``'s latest ``val_key`` record) and torch version."""
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    last_val = next((r for r in reversed(records) if val_key in r), {})
+    return {
+        "train_config": json.dumps(asdict(cfg)),
+        "iterations": str(state["iteration"]),
+        "train_seconds": f"{state['elapsed']:.0f}",
+        "hardware": str(last_val.get("hardware", "unknown")),
+        ("validation" if val_key == "val" else "validation_psnr"): json.dumps(last_val.get(val_key, {})),
+        "torch": torch.__version__,
+    }
 
 
 def main() -> None:
