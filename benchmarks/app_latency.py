@@ -42,6 +42,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_page(proc: subprocess.Popen, url: str, log_path: Path, timeout: float) -> bool:
+    """Poll ``url`` until the app serves its HTML page; False (after printing why and the server
+    log) when the process exits or ``timeout`` seconds pass first."""
+    t0 = time.perf_counter()
+    while True:
+        if proc.poll() is not None:
+            print(log_path.read_text(), file=sys.stderr)
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200 and b"<html" in r.read(2048).lower():
+                    return True
+        except OSError:
+            pass
+        if time.perf_counter() - t0 > timeout:
+            print(f"the app did not serve its page in {timeout:.0f} s", file=sys.stderr)
+            return False
+        time.sleep(0.05)
+
+
 def make_photo(folder: Path, megapixels: float) -> Path:
     """A JPEG of about ``megapixels`` MP (3:2) made from the bundled cat photo."""
     from PIL import Image
@@ -85,20 +105,8 @@ def main() -> int:
             [sys.executable, "-c", f"import app; app.main(port={port}, backend={args.backend!r})"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        while True:
-            if proc.poll() is not None:
-                print(log_path.read_text(), file=sys.stderr)
-                return 1
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200 and b"<html" in r.read(2048).lower():
-                        break
-            except OSError:
-                pass
-            if time.perf_counter() - t0 > 120:
-                print("the app did not serve its page in 120 s", file=sys.stderr)
-                return 1
-            time.sleep(0.05)
+        if not wait_for_page(proc, url, log_path, 120):
+            return 1
         page_s = time.perf_counter() - t0
 
         # 2. first reply over the API (gradio_client), then warm replies

@@ -24,26 +24,20 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import zlib
 from pathlib import Path
+
+from app_latency import free_port, wait_for_page  # noqa: E402 (this folder: the same app launch)
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
        "GRADIO_RUN_HISTORY": "False", "PYTHONUNBUFFERED": "1"}
 OFFLINE = json.dumps({"backend": "offline"})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -135,21 +129,8 @@ def main() -> int:
     problems: list[str] = []
     expected_errors = 0
     try:
-        t0 = time.perf_counter()
-        while True:
-            if proc.poll() is not None:
-                print(log_path.read_text(), file=sys.stderr)
-                return 1
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.perf_counter() - t0 > 180:
-                print("the app did not serve its page in 180 s", file=sys.stderr)
-                return 1
-            time.sleep(0.1)
+        if not wait_for_page(proc, url, log_path, 180):
+            return 1
         os.environ.update(ENV)
         tempfile.tempdir = str(tmp)  # gradio_client leaves a folder per download in the temp dir
         from gradio_client import Client, handle_file
