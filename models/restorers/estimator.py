@@ -61,20 +61,12 @@ def save_estimator(model, path: Path, metadata: dict[str, str] | None = None) ->
 
 def load_estimator(path: Path | str = DEFAULT_ESTIMATOR):
     """(model, metadata) from a ``save_estimator`` file; strict, safetensors only."""
-    from safetensors import safe_open
     from safetensors.torch import load_file
 
+    from models.restorers.network import DegradationEstimator, EstimatorConfig, checked_header
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"degradation estimator weights not found at {path}; reinstall Restora (they ship in the "
-            f"package) or train them with 'python scripts/train_estimator.py'"
-        )
-    with safe_open(str(path), framework="pt") as f:
-        metadata = dict(f.metadata() or {})
-    if metadata.get("architecture") != "DegradationEstimator":
-        raise ValueError(f"{path} is not a Restora DegradationEstimator checkpoint (header: {metadata})")
-    from models.restorers.network import DegradationEstimator, EstimatorConfig
+    metadata = checked_header(path, "DegradationEstimator", "degradation estimator", "train_estimator.py")
 
     config = json.loads(metadata["config"])
     config["dilations"] = tuple(config["dilations"])

@@ -265,20 +265,27 @@ def save_network(model: ConditionalFFDNet, path: Path, metadata: dict[str, str] 
     save_file(tensors, str(path), metadata=meta)
 
 
-def read_header(path: Path | str) -> tuple[NetworkConfig, dict[str, str]]:
-    """The config and metadata of a ``save_network`` file, from its header only (no weights read)."""
+def checked_header(path: Path | str, architecture: str, what: str, script: str) -> dict[str, str]:
+    """The metadata of one of Restora's safetensors files, checked to hold ``architecture`` (and its
+    ``config``); a missing file says how to get it (``what`` weights, trained by ``script``)."""
     from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"restorer weights not found at {path}; reinstall Restora (they ship in the package) "
-            f"or train them with 'python scripts/train_restorer.py'"
+            f"{what} weights not found at {path}; reinstall Restora (they ship in the package) "
+            f"or train them with 'python scripts/{script}'"
         )
     with safe_open(str(path), framework="pt") as f:
         metadata = dict(f.metadata() or {})
-    if metadata.get("architecture") != "ConditionalFFDNet" or "config" not in metadata:
-        raise ValueError(f"{path} is not a Restora ConditionalFFDNet checkpoint (header: {metadata})")
+    if metadata.get("architecture") != architecture or "config" not in metadata:
+        raise ValueError(f"{path} is not a Restora {architecture} checkpoint (header: {metadata})")
+    return metadata
+
+
+def read_header(path: Path | str) -> tuple[NetworkConfig, dict[str, str]]:
+    """The config and metadata of a ``save_network`` file, from its header only (no weights read)."""
+    metadata = checked_header(path, "ConditionalFFDNet", "restorer", "train_restorer.py")
     return NetworkConfig.from_json(metadata["config"]), metadata
 
 
