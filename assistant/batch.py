@@ -1,6 +1,6 @@
-"""Scripted instruction files (``restora batch FILE.yaml``).
+"""Batches of jobs: scripted instruction files, manifests of rows, or a folder + one instruction.
 
-The file is a YAML list of jobs::
+A YAML instruction file is a list of jobs::
 
     - image: photos/dog.jpg            # relative paths are relative to the YAML file
       instructions:                    # applied in order, as one conversation
@@ -14,14 +14,17 @@ The file is a YAML list of jobs::
       lens_blur: true                  # optional (a real boolean); also mask_source, steps,
                                        # guidance, seed, box_threshold, text_threshold
 
-The whole file is validated before any job runs (assistant.options checks the run options):
-outputs are distinct, never an input of any job, and inside the file's folder unless
-``--allow-outside``; YAML aliases are refused. One failing job is reported and does not stop the
-others. An existing output is only replaced with ``--overwrite``.
+A manifest (``.csv``, ``.jsonl``, ``.parquet``; assistant.manifest) holds the same fields as
+rows, and ``folder_jobs`` makes one job per photo of a folder. Every form is validated whole
+before any job runs (assistant.options checks the run options): outputs are distinct, never an
+input of any job, and inside the file's folder unless ``--allow-outside``; YAML aliases are
+refused. Running the jobs (journal, resume, workers, Ray) is assistant.batch_run.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -38,6 +41,8 @@ RUN_KEYS = ("backend", "lens_blur", "mask_source", "steps", "guidance", "seed", 
 _KEYS = {"image", "instructions", "output", "click", "negative_click", "box", "name", *RUN_KEYS}
 #: Largest instruction file read; a scripted batch is a few KB.
 MAX_FILE_BYTES = 1_000_000
+#: Files ``--images DIR`` picks up (the formats assistant.imageio reads).
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 
 
 class BatchFileError(ValueError):
@@ -46,18 +51,46 @@ class BatchFileError(ValueError):
 
 @dataclass
 class Job:
+    """One photo and its conversation of instructions; paths as given (relative to the cwd)."""
+
     name: str
     image: Path
     instructions: list[str]
     output: Path
     options: dict[str, Any] = field(default_factory=dict)
 
+    def recipe(self) -> str:
+        """16 hex digits naming what the output holds: input path, instructions and options.
+
+        Written into the output PNG (assistant.journal), so an output can be recognised as this
+        job's even when the journal line that records it was never written.
+        """
+        return _digest({"image": str(self.image.resolve()), "instructions": self.instructions,
+                        "options": self.options})
+
+    @property
+    def id(self) -> str:
+        """The job id in the journal: a stable hash of input, instructions, options and output."""
+        return _digest({"recipe": self.recipe(), "output": str(self.output.resolve())})
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
 
 @dataclass
 class Outcome:
+    """How one job ended. status: done | failed | skipped (finished in an earlier run) |
+    failed-earlier (failed in an earlier run and not retried)."""
+
     job: Job
     ok: bool
     message: str
+    status: str = ""
+    seconds: float = 0.0
+    sha256: str | None = None  # of the output file, when one was written
+    worker: str = ""  # host:pid that ran it
 
 
 def _read_yaml(path: Path) -> Any:
@@ -102,11 +135,14 @@ def _path(item: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-def _job(item: Any, i: int, path: Path) -> Job:
-    """One list entry → Job, every field type-checked; raises BatchFileError naming the job."""
+def parse_job(item: Any, where: str, base: Path, label: str) -> Job:
+    """One job's fields → Job, every field type-checked; raises BatchFileError starting ``where``.
+
+    base: the folder relative paths start from (the instruction file's or manifest's folder).
+    label: the job's name in messages when the item has no ``name``, e.g. "job 3".
+    """
     from parsers.rules import MAX_CHARS
 
-    where = f"{path}, job {i}"
     if not isinstance(item, dict):
         raise BatchFileError(f"{where}: each job must be a mapping, got {short(item)}")
     unknown = [str(k) for k in item if k not in _KEYS]
@@ -115,7 +151,7 @@ def _job(item: Any, i: int, path: Path) -> Job:
                              f"allowed: {sorted(_KEYS)}")
     if "image" not in item:
         raise BatchFileError(f"{where}: 'image' (a path) is required")
-    image = (path.parent / _path(item, "image", where)).expanduser()
+    image = (base / _path(item, "image", where)).expanduser()
     instructions = item.get("instructions")
     if isinstance(instructions, str):
         instructions = [instructions]
@@ -128,7 +164,7 @@ def _job(item: Any, i: int, path: Path) -> Job:
             raise BatchFileError(f"{where}: instruction {n} is {len(text):,} characters; "
                                  f"at most {MAX_CHARS:,}")
     if item.get("output") is not None:
-        output = (path.parent / _path(item, "output", where)).expanduser()
+        output = (base / _path(item, "output", where)).expanduser()
         if output.suffix.lower() != ".png":
             raise BatchFileError(f"{where}: 'output' must end in .png, got {short(item['output'])}")
     else:
@@ -151,98 +187,99 @@ def _job(item: Any, i: int, path: Path) -> Job:
         if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
             raise BatchFileError(f"{where}: 'box' must be [x0, y0, x1, y1], got {short(box)}")
         options["box"] = tuple(float(v) for v in box)
-    return Job(name or f"job {i} ({short(item['image'], 60)})", image, list(instructions), output,
+    return Job(name or f"{label} ({short(item['image'], 60)})", image, list(instructions), output,
                options)
 
 
-def load_jobs(path: Path, allow_outside: bool = False) -> list[Job]:
-    """Read and validate a whole YAML instruction file before anything runs.
+def load_jobs(path: Path, allow_outside: bool = False,
+              defaults: dict[str, Any] | None = None) -> list[Job]:
+    """Read and validate a whole YAML instruction file or manifest before anything runs.
 
-    Besides each job's schema: every output is distinct, no output is any job's input, outputs
-    stay inside the YAML file's folder unless ``allow_outside``, and each can be written.
-    Raises BatchFileError.
+    ``.yaml``/``.yml`` is an instruction file; ``.csv``, ``.jsonl`` and ``.parquet`` are manifests
+    (assistant.manifest). defaults: fields for jobs that do not set them (e.g. ``backend`` from
+    the command line). Then ``check_jobs`` with the file's folder. Raises BatchFileError.
     """
-    from assistant.imageio import check_output_path
+    from assistant.manifest import MANIFEST_SUFFIXES, read_rows
 
-    data = _read_yaml(path)
-    if not isinstance(data, list) or not data:
-        raise BatchFileError(
-            f"'{path}' must contain a non-empty YAML list of jobs (each with 'image' and "
-            f"'instructions'); got {type(data).__name__}."
-        )
-    jobs = [_job(item, i, path) for i, item in enumerate(data, 1)]
-    folder = path.parent.resolve()
-    inputs = {job.image.resolve(): job for job in jobs}
-    outputs: dict[Path, Job] = {}
-    for job in jobs:
-        out = job.output.resolve()
-        if out in inputs:
-            raise BatchFileError(f"{path}: the output of {job.name} is '{job.output}', the input "
-                                 f"of {inputs[out].name}; outputs never replace inputs.")
-        if out in outputs:
-            raise BatchFileError(f"{path}: {outputs[out].name} and {job.name} both write "
-                                 f"'{job.output}'; give each job its own output.")
-        if not allow_outside and not out.is_relative_to(folder):
-            raise BatchFileError(f"{path}: the output of {job.name} is '{out}', outside the "
-                                 f"instruction file's folder '{folder}'; pass --allow-outside "
-                                 "to write there.")
-        try:
-            check_output_path(job.output)
-        except ValueError as err:
-            raise BatchFileError(f"{path}, {job.name}: {err}") from err
-        outputs[out] = job
+    suffix = path.suffix.lower()
+    if suffix in MANIFEST_SUFFIXES:
+        rows = read_rows(path)
+    elif suffix in (".yaml", ".yml"):
+        data = _read_yaml(path)
+        if not isinstance(data, list) or not data:
+            raise BatchFileError(
+                f"'{path}' must contain a non-empty YAML list of jobs (each with 'image' and "
+                f"'instructions'); got {type(data).__name__}."
+            )
+        rows = [(f"{path}, job {i}", f"job {i}", item) for i, item in enumerate(data, 1)]
+    else:
+        raise BatchFileError(f"'{path}': expected a YAML instruction file (.yaml) or a manifest "
+                             f"({', '.join(MANIFEST_SUFFIXES)}), got '{path.suffix or 'no suffix'}'.")
+    jobs = [parse_job(_with_defaults(item, defaults), where, path.parent, label)
+            for where, label, item in rows]
+    check_jobs(jobs, str(path), None if allow_outside else path.parent)
     return jobs
 
 
-def run_job(job: Job, overwrite: bool = False) -> Outcome:
-    """Run one job; every failure becomes an Outcome, never an exception."""
-    from assistant.imageio import ImageReadError, load_image, save_png
-    from assistant.pipeline import RunOptions
-    from assistant.session import Session
-    from models.grounding.base import Point, RegionPrompt
-
-    if job.output.resolve() == job.image.resolve():
-        return Outcome(job, False, "output is the input image; refusing to overwrite the original")
-    if job.output.exists() and not overwrite:
-        return Outcome(job, False, f"'{job.output}' already exists (use --overwrite)")
-    try:
-        image = load_image(job.image)
-        opts = job.options
-        points = [Point(x, y, True) for x, y in opts.get("click", [])]
-        points += [Point(x, y, False) for x, y in opts.get("negative_click", [])]
-        prompt = RegionPrompt(tuple(points), opts.get("box"))
-        run_options = {k: opts[k] for k in RUN_KEYS if k in opts}
-        session = Session(image, RunOptions(**run_options, surface="batch"))
-    except (ImageReadError, ValueError) as err:
-        return Outcome(job, False, str(err))
-    texts = []
-    for n, instruction in enumerate(job.instructions):
-        reply = session.send(instruction, prompt=prompt if (prompt and n == 0) else None)
-        if not reply.ok:
-            return Outcome(job, False, f"instruction {n + 1} ({short(instruction, 60)}): {reply.text}")
-        texts.append(reply.text.splitlines()[0])
-    if session.index == 0:
-        return Outcome(job, False, "no instruction restored anything; nothing written")
-    try:
-        save_png(session.current, job.output, overwrite=overwrite)  # type: ignore[arg-type]
-    except (OSError, ValueError) as err:
-        return Outcome(job, False, str(err))
-    return Outcome(job, True, f"wrote {job.output} — " + " / ".join(texts))
+def _with_defaults(item: Any, defaults: dict[str, Any] | None) -> Any:
+    return {**defaults, **item} if defaults and isinstance(item, dict) else item
 
 
-def run_jobs(jobs: list[Job], overwrite: bool = False, quiet: bool = False) -> list[Outcome]:
-    """Run all jobs with a rich progress bar; failures are collected, not raised."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def folder_jobs(images: Path, instructions: list[str], out: Path,
+                defaults: dict[str, Any] | None = None) -> list[Job]:
+    """One job per photo under ``images`` (recursively, hidden files and ``out`` excluded).
 
-    outcomes: list[Outcome] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, disable=quiet, transient=False) as bar:
-        task = bar.add_task("restoring", total=len(jobs))
-        for job in jobs:
-            bar.update(task, description=f"restoring {job.name}")
-            outcome = run_job(job, overwrite)
-            if not outcome.ok:
-                logger.warning("%s failed: %s", job.name, outcome.message)
-            outcomes.append(outcome)
-            bar.advance(task)
-    return outcomes
+    Each output is ``out`` / the photo's path relative to ``images``, with the suffix ``.png``
+    (``images/2019/a.jpg`` → ``out/2019/a.png``). Raises BatchFileError (no photos, two photos
+    with one output name, an output that is an input).
+    """
+    if not images.is_dir():
+        raise BatchFileError(f"--images '{images}' is not a folder.")
+    skip = out.resolve()
+    photos = sorted(
+        p for p in images.rglob("*")
+        if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(images).parts)
+        and not p.resolve().is_relative_to(skip)
+    )
+    if not photos:
+        raise BatchFileError(f"--images '{images}' holds no photos ({', '.join(PHOTO_SUFFIXES)}).")
+    jobs = []
+    for i, photo in enumerate(photos, 1):
+        rel = photo.relative_to(images)
+        item = _with_defaults({"image": str(photo), "instructions": instructions,
+                               "output": str(out / rel.with_suffix(".png"))}, defaults)
+        jobs.append(parse_job(item, f"--images '{images}', photo {i}", Path("."), str(rel)))
+        jobs[-1].name = str(rel)
+    check_jobs(jobs, f"--images '{images}'", None)
+    return jobs
+
+
+def check_jobs(jobs: list[Job], source: str, folder: Path | None) -> None:
+    """The whole-batch checks: every output distinct, no output is any job's input, each output
+    writable and, when ``folder`` is given, inside it (else ``--allow-outside`` is needed)."""
+    from assistant.imageio import check_output_path
+
+    inside = folder.resolve() if folder is not None else None
+    inputs = {job.image.resolve(): job for job in jobs}
+    outputs: dict[Path, Job] = {}
+    probed: set[Path] = set()  # folders already probed for writing (one probe per folder)
+    for job in jobs:
+        out = job.output.resolve()
+        if out in inputs:
+            raise BatchFileError(f"{source}: the output of {job.name} is '{job.output}', the input "
+                                 f"of {inputs[out].name}; outputs never replace inputs.")
+        if out in outputs:
+            raise BatchFileError(f"{source}: {outputs[out].name} and {job.name} both write "
+                                 f"'{job.output}'; give each job its own output.")
+        if inside is not None and not out.is_relative_to(inside):
+            raise BatchFileError(f"{source}: the output of {job.name} is '{out}', outside the "
+                                 f"instruction file's folder '{inside}'; pass --allow-outside "
+                                 "to write there.")
+        if out.parent not in probed or out.is_dir():
+            try:
+                check_output_path(job.output)
+            except ValueError as err:
+                raise BatchFileError(f"{source}, {job.name}: {err}") from err
+            probed.add(out.parent)
+        outputs[out] = job

@@ -278,29 +278,93 @@ def ground(
 
 @app.command()
 def batch(
-    file: Annotated[Path, typer.Argument(help="YAML instruction file (a list of jobs).")],
+    file: Annotated[Path | None, typer.Argument(
+        help="YAML instruction file (a list of jobs) or manifest (.csv, .jsonl, .parquet).")] = None,
+    images: Annotated[Path | None, typer.Option(
+        help="Instead of FILE: a folder of photos, one job each (needs --instruction and --out).")] = None,
+    instruction: Annotated[list[str] | None, typer.Option(
+        help="With --images: the instruction for every photo; repeat for a conversation.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="With --images: the output folder (the photos' layout, each as .png).")] = None,
+    backend: Annotated[str | None, typer.Option(
+        help="Backend for jobs that do not name one: auto, offline or full.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Local worker processes, each loading the models once (default 1: this process); "
+        "with --ray, the number of actors (default one per CPU, or per GPU).")] = None,
+    ray: Annotated[bool, typer.Option(
+        "--ray", help="Run on Ray (pip install 'restora[cluster]'): the cluster in RAY_ADDRESS, "
+        "else a local Ray started for this batch.")] = False,
+    ray_address: Annotated[str | None, typer.Option(
+        help="Join the Ray cluster at this address (HOST:6379, ray://HOST:10001 or auto); "
+        "implies --ray.")] = None,
+    gpus_per_worker: Annotated[float | None, typer.Option(
+        help="Ray: GPUs per actor (default 1 when the cluster has GPUs, else 0; 0.5 shares one "
+        "GPU between two actors).")] = None,
+    retry_failed: Annotated[bool, typer.Option(
+        help="Run again the jobs that failed in an earlier run (the journal says which).")] = False,
+    journal: Annotated[Path | None, typer.Option(
+        help="Run journal (JSONL; default restora-journal.jsonl in the folder holding the outputs).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
     allow_outside: Annotated[bool, typer.Option(
         help="Allow outputs outside the instruction file's folder.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
-    """Run a scripted instruction file: each job is one photo and a conversation of instructions.
+    """Run a batch: each job is one photo and a conversation of instructions.
 
-    The whole file is checked before any job runs; a malformed file exits 2 and writes nothing.
+    Three forms: a YAML instruction file, a manifest of rows (CSV, JSONL, Parquet), or
+    --images DIR --instruction TEXT --out DIR. The whole batch is checked before any job runs (a
+    malformed one exits 2 and writes nothing). A journal records finished jobs, so running the
+    same command again resumes: finished jobs are skipped, failed ones retried with --retry-failed.
     """
-    from assistant.batch import BatchFileError, load_jobs, run_jobs
+    from rich.console import Console
 
+    from assistant.batch import BatchFileError, folder_jobs, load_jobs
+    from assistant.batch_run import BatchAborted, RunSettings, print_summary, run_batch
+    from assistant.cluster import ClusterError
+    from assistant.options import BACKENDS
+
+    _setup_logging(verbose)
+    if (file is None) == (images is None):
+        raise _fail("give an instruction file or manifest (FILE), or --images DIR with --instruction "
+                    "and --out; not both.", 2)
+    if images is not None and (not instruction or out is None):
+        raise _fail("--images needs --instruction TEXT (the instruction for every photo) and "
+                    "--out DIR (where the restored photos go).", 2)
+    if file is not None and (instruction or out is not None):
+        raise _fail("--instruction and --out go with --images; a file's jobs name their own.", 2)
+    if backend is not None and backend not in BACKENDS:
+        raise _fail(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}.", 2)
+    if workers is not None and workers < 1:
+        raise _fail(f"--workers must be 1 or more; got {workers}.", 2)
+    use_ray = ray or ray_address is not None
+    if gpus_per_worker is not None and (not use_ray or gpus_per_worker < 0):
+        raise _fail(f"--gpus-per-worker (got {gpus_per_worker:g}) goes with --ray and must be 0 or more.", 2)
+    defaults = {"backend": backend} if backend is not None else None
     try:
-        jobs = load_jobs(file, allow_outside=allow_outside)
+        if file is not None:
+            jobs = load_jobs(file, allow_outside=allow_outside, defaults=defaults)
+        else:
+            jobs = folder_jobs(images, instruction, out, defaults)  # type: ignore[arg-type]
     except BatchFileError as err:
         raise _fail(str(err), 2) from err
-    outcomes = run_jobs(jobs, overwrite=overwrite, quiet=quiet)
-    failed = [o for o in outcomes if not o.ok]
-    for o in outcomes:
-        status = "ok  " if o.ok else "FAIL"
-        typer.echo(f"{status} {o.job.name}: {o.message}")
-    typer.echo(f"{len(outcomes) - len(failed)} of {len(outcomes)} jobs succeeded.")
-    if failed:
+    settings = RunSettings(
+        overwrite=overwrite, retry_failed=retry_failed, quiet=quiet, journal=journal,
+        workers=workers if workers is not None else (0 if use_ray else 1),
+        ray=(ray_address or os.environ.get("RAY_ADDRESS") or "local") if use_ray else None,
+        gpus_per_worker=gpus_per_worker,
+    )
+    try:
+        report = run_batch(jobs, settings)
+    except BatchFileError as err:
+        raise _fail(str(err), 2) from err
+    except (BatchAborted, ClusterError) as err:
+        raise _fail(str(err), 1) from err
+    except KeyboardInterrupt:
+        raise _fail("interrupted; finished jobs are in the journal: run the same command again "
+                    "to resume.", 130) from None
+    print_summary(report, Console(soft_wrap=True))
+    if not all(o.ok for o in report.outcomes):
         raise typer.Exit(1)
 
 
