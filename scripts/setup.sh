@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up Restora in ./.venv (idempotent). Usage: bash scripts/setup.sh [--dev]
 #   --dev                 also install the test/benchmark tools (pytest, hypothesis, playwright, bm3d, ruff)
+#                         and the cluster extra (Ray, pyarrow) that the batch tests run on
 #   RESTORA_TORCH=cpu     (default) PyTorch 2.13.0 CPU build
 #   RESTORA_TORCH=cuda    PyTorch 2.13.0 from PyPI (the CUDA build on Linux x86-64, several GB)
 #   RESTORA_TORCH=skip    keep whatever torch the venv already has
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TORCH_VERSION=2.13.0
 extras=""
-[ "${1:-}" = "--dev" ] && extras="[dev,bench]"
+[ "${1:-}" = "--dev" ] && extras="[dev,bench,cluster]"
 
 if [ ! -x .venv/bin/python ]; then
   echo "creating .venv with $($PYTHON --version)"
