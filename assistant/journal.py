@@ -5,7 +5,7 @@ that holds them all, or ``--journal PATH``). The process that drives the batch a
 per finished job, flushed and fsynced before the next one is recorded::
 
     {"job": "3f9c…", "status": "done", "name": "…", "image": "…", "output": "…",
-     "sha256": "…", "seconds": 1.42, "finished": "2026-12-06T07:31:02Z", "worker": "host:pid",
+     "sha256": "…", "seconds": 1.42, "finished": "2026-12-06T07:31:02.318+00:00", "worker": "host:pid",
      "error": null}
 
 ``job`` is ``Job.id``: a hash of the input path, instructions, options and output path. The last
@@ -175,7 +175,7 @@ class Journal:
             "job": job.id, "status": "done" if outcome.ok else "failed", "name": job.name,
             "image": str(job.image), "output": str(job.output), "sha256": outcome.sha256,
             "seconds": round(outcome.seconds, 3), "worker": outcome.worker,
-            "finished": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
             "error": None if outcome.ok else outcome.message,
         }
         if self._fd is None:
