@@ -292,8 +292,8 @@ def batch(
         help="Local worker processes, each loading the models once (default 1: this process); "
         "with --ray, the number of actors (default one per CPU, or per GPU).")] = None,
     ray: Annotated[bool, typer.Option(
-        "--ray", help="Run on Ray (pip install 'restora[cluster]'): the cluster in RAY_ADDRESS, "
-        "else a local Ray started for this batch.")] = False,
+        "--ray", help="Run on Ray (needs the 'cluster' extra): the cluster in RAY_ADDRESS, else a "
+        "local Ray started for this batch.")] = False,
     ray_address: Annotated[str | None, typer.Option(
         help="Join the Ray cluster at this address (HOST:6379, ray://HOST:10001 or auto); "
         "implies --ray.")] = None,

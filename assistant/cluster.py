@@ -1,11 +1,12 @@
 """Batches on Ray (``restora batch ... --ray [ADDRESS]``; the optional extra ``restora[cluster]``).
 
 The jobs run as tasks on a pool of Ray actors, each holding one set of models (loaded once, in
-the actor's constructor). Each actor asks for ``num_cpus`` = the cluster's CPUs / actors (at
-least 1) and uses that many torch threads; when the cluster has GPUs each actor also asks for
-``gpus_per_worker`` GPUs (default 1; fractions such as 0.5 put several actors on one GPU).
-Every actor gets up to two jobs ahead, and results (and errors) come back as they finish, to
-this process, which alone writes the journal; actors write the outputs themselves, atomically,
+the actor's constructor). Each actor asks for ``num_cpus`` = the cluster's CPUs / actors (a
+fraction when there are more actors than CPUs) and uses that many torch threads, at least one;
+when the cluster has GPUs each actor also asks for ``gpus_per_worker`` GPUs (default 1; fractions
+such as 0.5 put several actors on one GPU). Each actor gets jobs as soon as it is up, up to two
+ahead, and results (and errors) come back as they finish, to this process, which alone writes
+the journal; actors write the outputs themselves, atomically,
 so on a multi-node cluster the outputs and inputs must be on a file system every node mounts
 at the same path.
 
@@ -14,6 +15,7 @@ Ray is imported only here, and only when ``--ray`` is given.
 
 from __future__ import annotations
 
+import collections
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -88,76 +90,88 @@ def _actor_class(ray: ModuleType) -> Any:
 
 
 def start_actors(ray: ModuleType, settings: RunSettings, backends: tuple[str, ...]) -> list[Any]:
-    """Size and start the actor pool; return the actors that came up."""
+    """Size the actor pool from the cluster's resources and start it (actors come up on their own).
+
+    Each actor asks for the cluster's CPUs / actors (a fraction when there are more actors than
+    CPUs, so all of them can be placed) and uses that many threads, at least one.
+    """
     resources = ray.cluster_resources()
-    cpus, gpus = int(resources.get("CPU", 1)), float(resources.get("GPU", 0))
+    cpus, gpus = float(resources.get("CPU", 1)), float(resources.get("GPU", 0))
     per_gpu = settings.gpus_per_worker if settings.gpus_per_worker is not None else (1.0 if gpus else 0.0)
-    if per_gpu < 0 or per_gpu > max(gpus, 0):
+    if per_gpu < 0 or per_gpu > gpus:
         raise ClusterError(f"--gpus-per-worker {per_gpu:g} cannot be met: the cluster has {gpus:g} GPUs. "
                            "Use a value from 0 (CPU only) to the GPUs of one node; fractions share a GPU.")
-    count = settings.workers if settings.workers > 0 else (int(gpus // per_gpu) if per_gpu else cpus)
-    threads = max(1, cpus // count)
-    worker = _actor_class(ray).options(num_cpus=threads, num_gpus=per_gpu)
-    actors = [worker.remote(threads, backends) for _ in range(max(1, count))]
-    refs = {actor.ready.remote(): actor for actor in actors}
-    ready, waiting = ray.wait(list(refs), num_returns=len(refs), timeout=ACTOR_START_TIMEOUT_S)
-    up = []
-    for ref in ready:
-        try:
-            logger.info("Ray actor up on %s", ray.get(ref))
-            up.append(refs[ref])
-        except ray.exceptions.RayError as err:
-            logger.warning("a Ray actor failed to start: %s", short(str(err), 300))
-    for ref in waiting:
-        ray.kill(refs[ref])
-    if not up:
-        raise ClusterError(f"no Ray actor started within {ACTOR_START_TIMEOUT_S:.0f} s; each asks for "
-                           f"{threads} CPUs and {per_gpu:g} GPUs (cluster: {cpus} CPUs, {gpus:g} GPUs). "
-                           "Lower --workers or --gpus-per-worker, or add nodes.")
-    logger.info("%d Ray actors (%d CPUs, %g GPUs each)", len(up), threads, per_gpu)
-    return up
+    count = settings.workers if settings.workers > 0 else max(1, int(gpus // per_gpu if per_gpu else cpus))
+    per_cpu = cpus // count if count <= cpus else cpus / count
+    threads = max(1, int(per_cpu))
+    worker = _actor_class(ray).options(num_cpus=per_cpu, num_gpus=per_gpu)
+    logger.info("starting %d Ray actors (%g CPUs, %g GPUs each)", count, per_cpu, per_gpu)
+    return [worker.remote(threads, backends) for _ in range(count)]
 
 
 def run_on_ray(tasks: list[tuple[Job, bool]], settings: RunSettings, record: Record) -> None:
-    """Run ``tasks`` on a Ray actor pool, calling ``record`` (in this process) as each ends."""
+    """Run ``tasks`` on a Ray actor pool, calling ``record`` (in this process) as each ends.
+
+    Jobs go to each actor as soon as it is up; actors that never come up (the cluster lacks the
+    resources) are given up on after ACTOR_START_TIMEOUT_S if no other actor is working.
+    """
     ray = require_ray()
     connected = connect(ray, settings.ray or "local")
     actors: list[Any] = []
     try:
         actors = start_actors(ray, settings, backends_of([job for job, _ in tasks]))
-        todo = iter(tasks)
+        starting = {actor.ready.remote(): actor for actor in actors}
+        queue = collections.deque(tasks)
         inflight: dict[Any, tuple[Any, Job]] = {}
-        load = {actor: 0 for actor in actors}
+        load: dict[Any, int] = {}  # actors that are up → jobs queued on each
+        why = ""  # the last actor failure, for the message when none is left
 
         def feed(actor: Any) -> None:
-            while load[actor] < QUEUE_PER_WORKER and (item := next(todo, None)):
-                job, overwrite = item
+            while load[actor] < QUEUE_PER_WORKER and queue:
+                job, overwrite = queue.popleft()
                 remote = Job(job.name, job.image.resolve(), job.instructions, job.output.resolve(),
                              job.options)  # workers have other working folders
                 inflight[actor.run.remote(remote, overwrite)] = (actor, job)
                 load[actor] += 1
 
-        for actor in actors:
-            feed(actor)
-        while inflight:
-            [ref], _ = ray.wait(list(inflight), num_returns=1)
+        while inflight or (starting and queue):
+            timeout = None if inflight else ACTOR_START_TIMEOUT_S
+            done, _ = ray.wait([*inflight, *starting], num_returns=1, timeout=timeout)
+            if not done:
+                raise ClusterError(
+                    f"no Ray actor started within {ACTOR_START_TIMEOUT_S:.0f} s; see 'ray status' for "
+                    "the resources each asks for. Lower --workers or --gpus-per-worker, or add nodes.")
+            ref = done[0]
+            if ref in starting:
+                actor = starting.pop(ref)
+                try:
+                    logger.info("Ray actor up on %s", ray.get(ref))
+                except ray.exceptions.RayError as err:
+                    why = f" (the last: {short(str(err), 300)})"
+                    logger.warning("a Ray actor failed to start: %s", short(str(err), 300))
+                    continue
+                load[actor] = 0
+                feed(actor)
+                continue
             actor, job = inflight.pop(ref)
-            load[actor] -= 1
+            if actor in load:
+                load[actor] -= 1
             try:
                 outcome = ray.get(ref)
                 outcome.job = job
             except ray.exceptions.RayActorError as err:
                 outcome = Outcome(job, False, f"the Ray actor running it died: {short(str(err), 300)}",
                                   "failed")
-                del load[actor]
+                why = f" (the last: {outcome.message})"
+                load.pop(actor, None)
             except ray.exceptions.RayError as err:
                 outcome = Outcome(job, False, f"Ray: {short(str(err), 300)}", "failed")
             record(outcome)
             if actor in load:
                 feed(actor)
-            if not load and (rest := list(todo)):
-                raise BatchAborted(f"every Ray actor died; {len(rest) + len(inflight)} jobs did not run. "
-                                   "Rerun the same command to resume.")
+        if queue:
+            raise BatchAborted(f"no Ray actor is left{why}; {len(queue)} jobs did not run. Rerun "
+                               "the same command to resume.")
     finally:
         for actor in actors:
             ray.kill(actor)
