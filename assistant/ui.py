@@ -26,7 +26,7 @@ from typing import Any
 from assistant.imageio import ImageReadError, load_image, save_png, to_pil, to_uint8
 from assistant.pipeline import RunOptions, StageProgress
 from assistant.session import Reply, Session
-from assistant.spaces import gpu, rerun_turn_seconds, restore_turn_seconds
+from assistant.spaces import ZERO_GPU, gpu, rerun_turn_seconds, restore_turn_seconds
 from assistant.ui_state import (
     CLICK_MODES,
     CORNER,
@@ -169,8 +169,8 @@ NO_FULL_GROUNDING = ("The GroundingDINO + SAM weights are not on this server, so
 def describe_models(backend: str = "auto") -> str:
     """Markdown naming the models that ground and restore here, resolved as ``backend`` resolves
     on this machine (``pipeline.resolve_backends``). Only files are read (``models.catalog``'s
-    readiness checks): nothing is loaded or downloaded. torch is imported only when ``auto`` has a
-    diffusion restorer to pass over without a GPU (to ask for one)."""
+    readiness checks): nothing is loaded or downloaded. torch is imported only when a diffusion
+    restorer is installed (to ask whether there is a GPU for it; on ZeroGPU each turn gets one)."""
     from assistant.pipeline import accelerator, diffusion_cpu_minutes
     from models.catalog import full_stage_status, grounding_models
     from models.restorers.diffusion.loading import choose_family
@@ -195,7 +195,7 @@ def describe_models(backend: str = "auto") -> str:
         except ValueError:
             family = "diffusion"
         minutes = (diffusion_cpu_minutes((512, 512)) or ("", 0.0))[1]
-        if accelerator() is not None:
+        if ZERO_GPU or accelerator() is not None:  # ZeroGPU: the GPU comes with each turn
             lines.append(f"**Restorer:** the {family} diffusion restorer on SD-2.1-base.")
         elif backend == "full":
             lines.append(f"**Restorer:** the {family} diffusion restorer on SD-2.1-base, on the CPU: "
