@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -111,17 +112,19 @@ def run_job(job: Job, overwrite: bool = False) -> Outcome:
                    time.perf_counter() - t0, digest, worker)
 
 
-def init_worker(threads: int, backends: tuple[str, ...], die_with_parent: bool = False) -> None:
+def init_worker(threads: int, backends: tuple[str, ...], parent: int | None = None) -> None:
     """Set up a worker process: ``threads`` CPU threads for torch and OpenCV, the models of
-    ``backends`` loaded once, and (``die_with_parent``, Linux) death when the driver dies, so a
+    ``backends`` loaded once, and (Linux) death when process ``parent``, the driver, dies, so a
     killed batch leaves no worker writing outputs behind its back."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
-    if die_with_parent and os.uname().sysname == "Linux":
+    if parent is not None and sys.platform.startswith("linux"):
         import ctypes
         import signal
 
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the driver died before prctl
+            os._exit(1)
     import torch
 
     torch.set_num_threads(threads)
@@ -153,7 +156,7 @@ def _run_pool(tasks: list[tuple[Job, bool]], workers: int, record: Record) -> No
     todo: Iterator[tuple[Job, bool]] = iter(tasks)
     pending: dict[Future[Outcome], Job] = {}
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=init_worker, initargs=(threads, backends, True)) as pool:
+                             initializer=init_worker, initargs=(threads, backends, os.getpid())) as pool:
         while True:
             while len(pending) < QUEUE_PER_WORKER * workers and (item := next(todo, None)):
                 pending[pool.submit(run_job, *item)] = item[0]

@@ -2,7 +2,11 @@
 
 Run from the repository root (needs ``pip install -e '.[cluster]'`` for the Ray row)::
 
-    python benchmarks/batch_throughput.py [--photos 100] [--kill-resume] [--json OUT]
+    python benchmarks/batch_throughput.py [--photos 100] [--kill-resume] [--json OUT] [--working-tree]
+
+Runs the code of the last commit (``git archive HEAD`` into a temporary folder, first on
+PYTHONPATH, so Ray's and the pool's workers import it too): edits made to the working tree while
+the benchmark runs cannot change outputs half-way. ``--working-tree`` runs the files as they are.
 
 1. Takes ``--photos`` photos from ../shared/data at their native size: all of CBSD68 (68 photos,
    481×321 or 321×481) and then the first of CBSD432 (same sizes) in name order, and writes one
@@ -44,6 +48,7 @@ ENV.pop("RAY_ADDRESS", None)
 MODES = {"sequential": [], "workers 2": ["--workers", "2"], "ray 2 actors": ["--ray", "--workers", "2"]}
 SLOTS = {"sequential": 1, "workers 2": 2, "ray 2 actors": 2}
 RAY_BAR = 0.9
+CWD = [ROOT]  # where the subprocesses run: the snapshot of HEAD, or the working tree
 
 
 def photos(count: int) -> list[Path]:
@@ -66,6 +71,19 @@ def manifest(work: Path, name: str, images: list[Path]) -> Path:
 
 def command(path: Path, mode: str) -> list[str]:
     return [sys.executable, "-m", "assistant", "batch", str(path), "--quiet", *MODES[mode]]
+
+
+def snapshot(work: Path) -> str:
+    """Extract HEAD's packages into ``work``/src and put it first on the subprocesses' path."""
+    src = work / "src"
+    src.mkdir()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    archive = subprocess.run(["git", "archive", "HEAD", "assistant", "models", "parsers"], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    ENV["PYTHONPATH"] = os.pathsep.join([str(src), *filter(None, [ENV.get("PYTHONPATH")])])
+    return commit
 
 
 def journal(folder: Path) -> list[dict]:
@@ -93,7 +111,7 @@ def ray_processes() -> int:
 def timed(work: Path, mode: str, images: list[Path]) -> dict:
     path = manifest(work, mode, images)
     t0 = time.perf_counter()
-    res = subprocess.run(command(path, mode), cwd=ROOT, env=ENV, capture_output=True, text=True)
+    res = subprocess.run(command(path, mode), cwd=CWD[0], env=ENV, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if res.returncode != 0:
         sys.exit(f"{mode} failed ({res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
@@ -115,7 +133,7 @@ def kill_and_resume(work: Path, mode: str, images: list[Path], expected: dict[st
     baseline = ray_processes()
     problems = []
     for fraction in (0.2, 0.5):
-        proc = subprocess.Popen(command(path, mode), cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(command(path, mode), cwd=CWD[0], env=ENV, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         while proc.poll() is None and len(journal(folder)) < fraction * len(images):
             time.sleep(0.05)
@@ -125,7 +143,7 @@ def kill_and_resume(work: Path, mode: str, images: list[Path], expected: dict[st
         if ray_processes() > baseline:
             problems.append(f"{mode}: {ray_processes() - baseline} Ray daemons outlived the killed driver")
         print(f"  {mode}: killed with {len(journal(folder))} of {len(images)} jobs recorded", flush=True)
-    res = subprocess.run(command(path, mode), cwd=ROOT, env=ENV, capture_output=True, text=True)
+    res = subprocess.run(command(path, mode), cwd=CWD[0], env=ENV, capture_output=True, text=True)
     if res.returncode != 0:
         problems.append(f"{mode}: the resumed run failed ({res.returncode}): {res.stderr[-500:]}")
     got = outputs(folder)
@@ -146,10 +164,14 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=100)
     parser.add_argument("--kill-resume", action="store_true", help="also run the kill-and-resume check")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--working-tree", action="store_true", help="run the working tree, not HEAD")
     args = parser.parse_args()
     images = photos(args.photos)
     with tempfile.TemporaryDirectory(prefix="batch_throughput_") as tmp:
         work = Path(tmp)
+        if not args.working_tree:
+            CWD[0] = work / "src"
+            print(f"code: commit {snapshot(work)} (git archive HEAD)", flush=True)
         rows = []
         for mode in MODES:
             print(f"running {mode} on {len(images)} photos …", flush=True)
@@ -173,6 +195,7 @@ def main() -> int:
         for r in rows[1:]:
             if outputs(r["folder"]) != reference:
                 problems.append(f"{r['mode']}: outputs differ from the sequential run")
+        identical = not problems
         if len(reference) != len(images):
             problems.append(f"sequential: {len(reference)} outputs for {len(images)} photos")
         if ray_row["ratio"] < RAY_BAR:
@@ -183,7 +206,7 @@ def main() -> int:
                 found = kill_and_resume(work, mode, images, reference)
                 print(f"  {mode}: {'ok' if not found else 'FAILED'}", flush=True)
                 problems += found
-        print("outputs identical across modes:", not any("differ" in p for p in problems))
+        print("outputs identical across modes:", identical)
         if args.json:
             args.json.write_text(json.dumps({"photos": len(images), "rows": [
                 {k: v for k, v in r.items() if k != "folder"} for r in rows], "problems": problems},
