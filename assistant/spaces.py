@@ -62,9 +62,9 @@ GPU_STEP_S_512 = 0.1
 #: (benchmarks/diffusion_speed.py --family diffbir, fp32 CPU): 11.0 s per step at 512², 67 s at
 #: 1024² untiled, 255 s at 2048² tiled (25 windows). Beyond 2048² it grows with the windows.
 STEP_GROWTH: tuple[tuple[float, float], ...] = ((1.0, 1.0), (4.0, 6.1), (16.0, 23.2))
-#: Fixed cost of a diffusion turn: reading about 4.2 GB of weights and moving them to the GPU the
-#: first time a worker runs (DiffBIR's ControlNet is also converted once), VAE encode/decode and
-#: the colour fix. ESTIMATE: a page-cached safetensors read runs at about 1-2 GB/s.
+#: Fixed cost of a diffusion turn: reading about 6.7 GB of fp32 weights and moving them to the GPU
+#: the first time a worker runs (DiffBIR's ControlNet is also converted once), VAE encode/decode
+#: and the colour fix. ESTIMATE: a safetensors read runs at roughly 0.2 (disk) to 2 (page cache) GB/s.
 GPU_DIFFUSION_FIXED_S = 45.0
 #: GroundingDINO + SAM on the GPU: loading about 1 GB and running both. ESTIMATE.
 GPU_GROUNDING_S = 10.0
