@@ -154,6 +154,24 @@ def test_a_folder_and_one_instruction(tmp_path):
     assert res.exit_code == 2 and "--instruction" in res.output
 
 
+@pytest.mark.parametrize("args,message", [
+    ([], "give an instruction file or manifest"),
+    (["jobs.yaml", "--images", "."], "not both"),
+    (["jobs.yaml", "--instruction", "denoise"], "go with --images"),
+    (["jobs.yaml", "--workers", "0"], "--workers must be 1 or more"),
+    (["jobs.yaml", "--gpus-per-worker", "0.5"], "goes with --ray"),
+    (["jobs.yaml", "--backend", "gpu"], "--backend must be one of"),
+    (["jobs.txt"], "expected a YAML instruction file (.yaml) or a manifest"),
+])
+def test_batch_options_are_checked_before_any_work(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    _yaml(tmp_path / "jobs.yaml", _photos(tmp_path, 1), "out")
+    (tmp_path / "jobs.txt").write_text("p00.png")
+    res = _batch(*args)
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert not (tmp_path / "out").exists()
+
+
 # --- the journal: resume, exactly-once ----------------------------------------------------------
 
 
