@@ -247,10 +247,9 @@ def folder_jobs(images: Path, instructions: list[str], out: Path,
     jobs = []
     for i, photo in enumerate(photos, 1):
         rel = photo.relative_to(images)
-        item = _with_defaults({"image": str(photo), "instructions": instructions,
+        item = _with_defaults({"image": str(photo), "instructions": instructions, "name": str(rel),
                                "output": str(out / rel.with_suffix(".png"))}, defaults)
         jobs.append(parse_job(item, f"--images '{images}', photo {i}", Path("."), str(rel)))
-        jobs[-1].name = str(rel)
     check_jobs(jobs, f"--images '{images}'", None)
     return jobs
 

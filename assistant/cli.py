@@ -304,7 +304,9 @@ def batch(
         help="Run again the jobs that failed in an earlier run (the journal says which).")] = False,
     journal: Annotated[Path | None, typer.Option(
         help="Run journal (JSONL; default restora-journal.jsonl in the folder holding the outputs).")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace existing output files (a job's own finished output is kept: delete it to redo "
+        "the job).")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
     allow_outside: Annotated[bool, typer.Option(
         help="Allow outputs outside the instruction file's folder.")] = False,
