@@ -202,6 +202,8 @@ def servers(tmp_path_factory):
             server.stop()
     for name, files in before.items():  # nothing was downloaded into the cache, at start or per request
         assert cache_files(root / name / "hf") == files, f"{name}: the Hub cache changed"
+        log = (root / f"{name}.log").read_text()
+        assert "Traceback" not in log, log
 
 
 def test_front_matter_preloads_the_default_grounding_models_and_no_instructrestore():
