@@ -545,6 +545,8 @@ def estimate_degradation(
         result = Degradation(
             noise_sigma=noise.level,
             noise_whiteness=noise.whiteness,
+            noise_suspected=noise.suspected,
+            noise_confidence=noise.confidence,
             blur_sigma=blur,
             blur_confidence=confidence,
             **jpeg,

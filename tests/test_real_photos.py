@@ -11,7 +11,15 @@ from models.restorers.base import Degradation, RegionMaps
 from models.restorers.learned import NetworkRestorer
 from models.restorers.levels import ASKED_FLOORS, asked_level
 from models.restorers.network import load_network
-from models.restorers.routing import CAMERA_ENV, DEFAULT_CAMERA, camera_share, default_camera_network
+from models.restorers.routing import (
+    CAMERA_CORRELATED_GAIN,
+    CAMERA_ENV,
+    DEFAULT_CAMERA,
+    GENERAL_CORRELATED_GAIN,
+    camera_share,
+    correlated_gains,
+    default_camera_network,
+)
 from models.restorers.synthetic import quantize
 
 
@@ -50,6 +58,7 @@ def test_camera_share_follows_the_noise_kind():
     assert camera_share(Degradation(noise_sigma=8.0, noise_whiteness=1.0)) == 0.0
     assert camera_share(Degradation(noise_sigma=8.0, noise_whiteness=0.25)) == pytest.approx(0.75)
     assert camera_share(Degradation(noise_sigma=0.5, noise_whiteness=0.0)) == 0.0  # nothing to tell
+    assert camera_share(Degradation(noise_sigma=0.5, noise_suspected=8.0)) == 1.0  # unexplained: correlated
 
 
 def test_camera_network_ships_and_is_a_fine_tuned_restorer():
@@ -72,21 +81,57 @@ def test_camera_network_env_selection(monkeypatch, tmp_path):
 
 
 def test_routing_runs_the_camera_network_for_correlated_noise(restorer, photo):
-    """Whiteness 0 gives exactly the camera network's output, 1 the general one's, 0.5 their mean."""
+    """Whiteness 1 gives exactly the general network's output; 0 the mean of the general network
+    at × 1.6 the level and the camera network at × 1.3 on the transposed photo; 0.5 in between."""
     h, w = photo.shape[:2]
     maps = RegionMaps.uniform(h, w)
     kinds = {
         k: restorer.restore(photo, maps, Degradation(noise_sigma=10.0, noise_whiteness=k)).image
         for k in (0.0, 0.5, 1.0)
     }
-    general = NetworkRestorer(camera=False).restore(photo, maps, Degradation(noise_sigma=10.0)).image
-    camera = NetworkRestorer(DEFAULT_CAMERA, camera=False, jpeg_expert=False)
-    only_camera = camera.restore(photo, maps, Degradation(noise_sigma=10.0)).image
-    np.testing.assert_allclose(kinds[1.0], general, atol=1e-6)
-    np.testing.assert_allclose(kinds[0.0], only_camera, atol=1e-6)
-    inside = (np.minimum(general, only_camera) > 0.01) & (np.maximum(general, only_camera) < 0.99)
-    np.testing.assert_allclose(kinds[0.5][inside], ((general + only_camera) / 2)[inside], atol=1e-5)
-    assert _psnr(kinds[0.0], general) < 45  # two different networks
+    general_only = NetworkRestorer(camera=False)
+    camera_only = NetworkRestorer(DEFAULT_CAMERA, camera=False, jpeg_expert=False)
+
+    def general(level):
+        return general_only.restore(photo, maps, Degradation(noise_sigma=level)).image
+
+    def camera(level):  # on the transposed photo, transposed back
+        t = np.ascontiguousarray(photo.transpose(1, 0, 2))
+        out = camera_only.restore(t, RegionMaps.uniform(w, h), Degradation(noise_sigma=level)).image
+        return out.transpose(1, 0, 2)
+
+    assert correlated_gains(1.0)[:2] == (GENERAL_CORRELATED_GAIN, CAMERA_CORRELATED_GAIN) == (1.6, 1.3)
+    np.testing.assert_allclose(kinds[1.0], general(10.0), atol=1e-6)
+    g16, c13, g13 = general(16.0), camera(13.0), general(13.0)
+    inside = (np.minimum(g16, c13) > 0.01) & (np.maximum(g16, c13) < 0.99)
+    np.testing.assert_allclose(kinds[0.0][inside], ((g16 + c13) / 2)[inside], atol=1e-5)
+    inside &= (np.minimum(g13, c13) > 0.01) & (np.maximum(g13, c13) < 0.99)
+    np.testing.assert_allclose(kinds[0.5][inside], (g13 + 0.25 * (c13 - g13))[inside], atol=1e-5)
+    assert _psnr(c13, g13) < 45  # two different networks
+
+
+def test_an_unsure_noise_level_leans_on_the_camera_network(restorer, photo):
+    """Confidence 0 (flat patches and the learned map disagree): the camera network alone at the
+    measured level, since the general network at × 1.6 smooths an over-read texture away."""
+    h, w = photo.shape[:2]
+    assert correlated_gains(1.0, 0.0) == (1.0, 1.0, 1.0)
+    assert correlated_gains(1.0, 1.0) == (1.6, 1.3, 0.5)
+    assert correlated_gains(0.5, 0.5) == pytest.approx((1.15, 1.15, 0.375))
+    unsure = Degradation(noise_sigma=10.0, noise_whiteness=0.0, noise_confidence=0.0)
+    out = restorer.restore(photo, RegionMaps.uniform(h, w), unsure).image
+    t = np.ascontiguousarray(photo.transpose(1, 0, 2))
+    camera_only = NetworkRestorer(DEFAULT_CAMERA, camera=False, jpeg_expert=False)
+    expected = camera_only.restore(t, RegionMaps.uniform(w, h), Degradation(noise_sigma=10.0)).image
+    np.testing.assert_allclose(out, expected.transpose(1, 0, 2), atol=1e-6)
+
+
+def test_transposed_pass_is_tiled_like_the_untiled_one(photo):
+    """The camera pass runs on transposed tiles: tiled and untiled outputs still agree."""
+    big = np.ascontiguousarray(np.concatenate([photo, photo[::-1]], axis=0)[:, :200])  # 384×200
+    maps, measured = RegionMaps.uniform(*big.shape[:2]), Degradation(noise_sigma=12.0, noise_whiteness=0.0)
+    untiled = NetworkRestorer(tile=512).restore(big, maps, measured).image
+    tiled = NetworkRestorer(tile=128).restore(big, maps, measured).image
+    assert _psnr(tiled, untiled) > 45
 
 
 # --- explicit requests ----------------------------------------------------------------------
@@ -111,6 +156,23 @@ def test_denoise_strongly_acts_on_a_clean_photo_and_says_what_it_measured(restor
     assert _psnr(auto_restore.image, photo) > 50  # "restore" never goes beyond the measurement
     assert any("more than the σ≈0.4 measured, as you asked" in n for n in strong.notes), strong.notes  # σ≈5
     assert ASKED_FLOORS["noise"] * 0.5 == pytest.approx(5.0)
+
+
+def test_a_named_denoise_acts_on_a_suspected_level_and_restore_does_not(restorer, photo):
+    """Grain the estimate took for texture (``Degradation.noise_suspected``): "denoise" removes it
+    (at most σ 10) and says why; "restore" leaves the photo exactly as it was."""
+    h, w = photo.shape[:2]
+    measured = Degradation(noise_sigma=0.5, noise_suspected=8.0)
+    assert measured.asked_noise == 8.0
+    assert Degradation(noise_sigma=0.5, noise_suspected=30.0).asked_noise == 10.0  # capped
+    assert Degradation(noise_sigma=12.0, noise_suspected=8.0).asked_noise == 12.0
+    denoised = restorer.restore(photo, RegionMaps.uniform(h, w, 1.0, "denoise"), measured)
+    restored = restorer.restore(photo, RegionMaps.uniform(h, w, 1.0, "restore"), measured)
+    assert _psnr(denoised.image, photo) < 45
+    assert np.array_equal(restored.image, photo)
+    said = "took the grain of the flattest areas (σ≈8) for texture"
+    assert any(said in n for n in denoised.notes), denoised.notes
+    assert any("no visible noise" in n for n in restored.notes), restored.notes
 
 
 def test_nothing_to_remove_returns_the_input_exactly(restorer, photo):
@@ -144,3 +206,22 @@ def test_denoise_and_restore_a_real_camera_photo(cc15):
     assert _psnr(out["restore the photo"].image.rgb, truth) > before + 2.0
     assert denoised.result.degradation.noise_sigma > 4.0  # PCA alone reads < 1 here
     assert "camera-noise network" in denoised.text and "no visible noise" not in denoised.text
+
+
+def test_noisy_leaves_read_as_texture_are_denoised_when_asked(shared_data):
+    """cc15's leaves: the learned reading takes their grain for texture, so nothing visible is
+    measured; the flat-patch level is kept as a suspicion that a named "denoise" acts on."""
+    from assistant.imageio import LoadedImage
+    from assistant.pipeline import RunOptions
+    from assistant.session import Session
+    from models.quality import estimate_degradation
+
+    shot = shared_data / "cc15_realnoise" / "5dmark3_iso3200_2_real.png"
+    if not shot.is_file():
+        pytest.skip(f"{shot} is missing")
+    noisy, truth = _rgb(shot), _rgb(shot.with_name("5dmark3_iso3200_2_mean.png"))
+    measured = estimate_degradation(noisy)
+    assert measured.noise_sigma < 1.0 and measured.noise_suspected > 5.0, measured
+    reply = Session(LoadedImage(noisy), RunOptions(backend="offline")).send("denoise the whole photo")
+    assert _psnr(reply.image.rgb, truth) > _psnr(noisy, truth) + 2.0
+    assert "for texture" in reply.text

@@ -38,6 +38,13 @@ class Degradation:
     jpeg_grid: (row, column) of the first 16×16 block's top-left pixel (JPEG's 8×8 luma blocks
         and 4:2:0 chroma blocks), 0–15 each: (0, 0) for a whole decoded JPEG, the located phase
         for a crop of one (``quality.estimate_jpeg``).
+    noise_confidence: how sure the noise level is, in [0, 1]: 1 where the readings agree (or
+        the noise is white), lower where the flat patches read more than the learned map (texture
+        may be inflating the level); the offline restorer then leans on its camera network, which
+        tolerates an over-read level (``routing.correlated_gains``).
+    noise_suspected: a noise level the flattest patches hold but the estimator set aside as
+        likely texture, leaving no visible noise (0 = none; ``estimator.noise_reading``).
+        Automatic edits never act on it; an operation the user names does (``asked_noise``).
     """
 
     noise_sigma: float = 0.0
@@ -47,6 +54,21 @@ class Degradation:
     jpeg_grid: tuple[int, int] = (0, 0)
     noise_whiteness: float = 1.0
     blur_confidence: float = 1.0
+    noise_suspected: float = 0.0
+    noise_confidence: float = 1.0
+
+    @property
+    def asked_noise(self) -> float:
+        """The noise level an explicit "denoise" acts on at fidelity 1: the measurement, or where
+        it found nothing visible the suspected level, at most ``levels.SUSPECTED_NOISE_CAP``.
+
+        A user who asks to denoise a photo has seen noise; when the estimator took the variance of
+        its flattest areas for texture (fine leaves, fabric), the user's request settles it. The
+        cap keeps a misread texture from being smoothed away: σ 10 is a visible smoothing of grain.
+        """
+        from models.restorers.levels import SUSPECTED_NOISE_CAP
+
+        return max(self.noise_sigma, min(self.noise_suspected, SUSPECTED_NOISE_CAP))
 
     @property
     def sharpen_sigma(self) -> float:

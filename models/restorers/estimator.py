@@ -35,6 +35,7 @@ with an auxiliary blur target that it did not learn in the CPU budget; that outp
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -42,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from models.restorers.levels import NEGLIGIBLE
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +141,11 @@ WHITE_RATIO = (0.3, 0.6)
 #: flat ratio of 0.2 to fully at 0.4 (textured clean held-out CBSD432 photos read 0.09–0.18; noisy
 #: ones, white or camera-model, mostly ≥ 0.4), and where it is not, the PCA σ stands.
 AGREEMENT = (0.2, 0.4)
+#: The learned / flat ratio from which the level counts as sure (``NoiseReading.confidence``): from
+#: 0 at 0.4 to 1 at 0.6, stricter than ``AGREEMENT``. Camera-model photos whose level was over-read
+#: 1.5× by flat texture read 0.30–0.34; ``cc15_realnoise`` 0.49–2.4 (one 0.25: its leaves'
+#: grain, which the estimate sets aside).
+CONFIDENT_AGREEMENT = (0.4, 0.6)
 #: Below this JPEG quality compression has removed most noise and its blocks fill the flat patches:
 #: the learned and flat-patch readings are not used (the estimator was not trained to read noise
 #: there either: ``scripts/train_estimator.py``), the PCA σ stands.
@@ -206,7 +214,11 @@ class NoiseReading:
     """The fused noise reading and its parts (0–255 scale, the restorer's noise condition).
 
     level: the noise level; whiteness: 1 white, 0 spatially correlated; white, flat, learned: the
-    PCA σ, the flat-patch level and the learned map's median.
+    PCA σ, the flat-patch level and the learned map's median; suspected: the flat-patch level
+    when it was set aside as likely texture and nothing visible was left (0 otherwise): what a
+    user who asks to denoise most likely sees (``Degradation.noise_suspected``); confidence: how well
+    the learned reading bears out the flat-patch level (``CONFIDENT_AGREEMENT``), 1 where that was
+    not needed (white noise).
     """
 
     level: float
@@ -214,6 +226,8 @@ class NoiseReading:
     white: float
     flat: float
     learned: float
+    suspected: float = 0.0
+    confidence: float = 1.0
 
 
 def noise_reading(
@@ -227,9 +241,10 @@ def noise_reading(
     - the learned map: tells noise from texture, with a wider error.
 
     The flat-patch level counts where the learned reading accounts for enough of it
-    (``AGREEMENT``: otherwise it is texture); the PCA σ's share of it, or of the learned reading,
-    tells white noise from correlated (``WHITE_RATIO``). White noise gets the PCA σ, correlated
-    noise the flat-patch level, noise in between a blend.
+    (``AGREEMENT``: otherwise it is texture; when that leaves no visible noise, the flat-patch
+    level is kept aside as ``suspected`` for a user who names the operation); the PCA σ's share
+    of it, or of the learned reading, tells white noise from correlated (``WHITE_RATIO``). White
+    noise gets the PCA σ, correlated noise the flat-patch level, noise in between a blend.
 
     One level for the whole image (or region), not the learned map's per-pixel shape: spreading the
     level in that shape cost 0.75 dB on camera-model photos (15 CBSD68 crops, denoised by the
@@ -244,16 +259,26 @@ def noise_reading(
     learned = float(np.median(inside))
     white = estimate_noise_sigma(image, region, jpeg=jpeg_quality is not None)
     flat = flat_noise_level(image, region)
-    if learned < _MIN_LEVEL or (jpeg_quality is not None and jpeg_quality < _READABLE_QUALITY):
+    if jpeg_quality is not None and jpeg_quality < _READABLE_QUALITY:
         return NoiseReading(white, 1.0, white, flat, learned)
-    lo, hi = AGREEMENT
-    trust = float(np.clip((learned / max(flat, 1e-6) - lo) / (hi - lo), 0.0, 1.0)) if flat > white else 0.0
-    correlated = trust * flat + (1.0 - trust) * white
-    lo, hi = WHITE_RATIO
-    ratio = white / max(min(correlated, learned), 1e-6)
-    whiteness = float(np.clip((ratio - lo) / (hi - lo), 0.0, 1.0))
-    level = whiteness * white + (1.0 - whiteness) * correlated
-    return NoiseReading(level, whiteness, white, flat, learned)
+    if learned < _MIN_LEVEL:
+        reading = NoiseReading(white, 1.0, white, flat, learned)
+    else:
+        lo, hi = AGREEMENT
+        agreement = (learned / max(flat, 1e-6) - lo) / (hi - lo)
+        trust = float(np.clip(agreement, 0.0, 1.0)) if flat > white else 0.0
+        correlated = trust * flat + (1.0 - trust) * white
+        lo, hi = WHITE_RATIO
+        ratio = white / max(min(correlated, learned), 1e-6)
+        whiteness = float(np.clip((ratio - lo) / (hi - lo), 0.0, 1.0))
+        level = whiteness * white + (1.0 - whiteness) * correlated
+        lo, hi = CONFIDENT_AGREEMENT
+        sure = (learned / max(flat, 1e-6) - lo) / (hi - lo)
+        confidence = float(np.clip(sure, 0.0, 1.0)) if flat > white else 1.0
+        reading = NoiseReading(level, whiteness, white, flat, learned, confidence=confidence)
+    if reading.level < NEGLIGIBLE["noise"] and flat >= _MIN_LEVEL:
+        return dataclasses.replace(reading, suspected=flat)
+    return reading
 
 
 def blur_reading(

@@ -26,6 +26,8 @@ def jpeg_condition(quality: float | None) -> float:
 #: beyond the measured level. Noise σ 10 is a visible smoothing of grain; blur 1 px a visible
 #: sharpening; the JPEG floor is quality 70's condition (deblocking a file whose grid was lost).
 ASKED_FLOORS = {"noise": 10.0, "blur": 1.0, "jpeg": (100.0 - 70.0) / 90.0}
+#: The most of a suspected noise level (``Degradation.asked_noise``) an explicit request acts on.
+SUSPECTED_NOISE_CAP = 10.0
 
 
 def asked_level(measured, strength, explicit, floor: float):
