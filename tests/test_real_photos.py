@@ -58,7 +58,8 @@ def test_camera_share_follows_the_noise_kind():
     assert camera_share(Degradation(noise_sigma=8.0, noise_whiteness=1.0)) == 0.0
     assert camera_share(Degradation(noise_sigma=8.0, noise_whiteness=0.25)) == pytest.approx(0.75)
     assert camera_share(Degradation(noise_sigma=0.5, noise_whiteness=0.0)) == 0.0  # nothing to tell
-    assert camera_share(Degradation(noise_sigma=0.5, noise_suspected=8.0)) == 1.0  # unexplained: correlated
+    assert camera_share(Degradation(noise_sigma=0.5, noise_suspected=8.0), suspected=True) == 1.0
+    assert camera_share(Degradation(noise_sigma=0.5, noise_suspected=8.0)) == 0.0  # not acted on
 
 
 def test_camera_network_ships_and_is_a_fine_tuned_restorer():

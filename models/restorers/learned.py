@@ -289,10 +289,16 @@ class NetworkRestorer(ClassicalRestorer):
     def run_network(self, image, x, maps, strength, degradation, notes):
         """One conditioned forward pass over the whole image (tiled); see the module docstring."""
         share = np.zeros(x.shape[:2], np.float32)
-        camera = camera_share(degradation) if self.camera is not None else 0.0
+        noise, jpeg, blur = self.levels(maps, strength, degradation)
+        idle = (noise < NEGLIGIBLE["noise"]) & (jpeg <= 0.0) & (blur < NEGLIGIBLE["blur"])
+        if idle.all():  # nothing visible to remove anywhere: no network runs
+            notes.extend(self.describe(maps, strength, degradation))
+            return x.copy()
         # A suspected level is acted on only where the user named "denoise", which settles the
         # doubt (noise or texture) that made it a suspicion.
-        suspected = degradation.asked_noise > degradation.noise_sigma
+        asked = bool((maps.explicit * maps.denoise).max() > 0)
+        suspected = asked and degradation.asked_noise > degradation.noise_sigma
+        camera = camera_share(degradation, suspected) if self.camera is not None else 0.0
         confidence = 1.0 if suspected else degradation.noise_confidence
         restored = self.run_tiled(
             x,
@@ -304,8 +310,6 @@ class NetworkRestorer(ClassicalRestorer):
         )
         fade = np.clip(strength / _FADE, 0.0, 1.0)[..., None]
         out = np.clip(x + fade * (restored - x), 0.0, 1.0).astype(np.float32)
-        noise, jpeg, blur = self.levels(maps, strength, degradation)
-        idle = (noise < NEGLIGIBLE["noise"]) & (jpeg <= 0.0) & (blur < NEGLIGIBLE["blur"])
         out[idle] = x[idle]  # nothing visible to remove: the input exactly, as the reply says
         notes.extend(self.describe(maps, strength, degradation, general=share < 1.0))
         if camera > 0 and (share < 1.0).any() and (noise[share < 1.0] >= NEGLIGIBLE["noise"]).any():

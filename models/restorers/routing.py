@@ -105,13 +105,15 @@ def correlated_gains(camera: float, confidence: float = 1.0) -> tuple[float, flo
     return general, 1.0 + (CAMERA_CORRELATED_GAIN - 1.0) * c, camera * (1.0 - 0.5 * c)
 
 
-def camera_share(degradation: Degradation) -> float:
+def camera_share(degradation: Degradation, suspected: bool = False) -> float:
     """The camera-noise network's share of the image: 1 − whiteness of its noise, 0 when there
-    is (almost) no noise."""
+    is (almost) no noise.
+
+    ``suspected``: a named "denoise" acts on ``Degradation.noise_suspected``, variance the PCA σ
+    does not explain, so correlated by construction: share 1 when there is nothing else.
+    """
     if degradation.noise_sigma < _CAMERA_MIN_NOISE:
-        # A suspected level (``Degradation.noise_suspected``) is variance the PCA σ does not
-        # explain: correlated by construction.
-        return 1.0 if degradation.asked_noise >= _CAMERA_MIN_NOISE else 0.0
+        return 1.0 if suspected and degradation.asked_noise >= _CAMERA_MIN_NOISE else 0.0
     share = 1.0 - float(np.clip(degradation.noise_whiteness, 0.0, 1.0))
     return 0.0 if share < 1e-3 else (1.0 if share > 1 - 1e-3 else share)
 
