@@ -142,7 +142,7 @@ def run(
     verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False,
 ) -> None:
     """Restore IMAGE following INSTRUCTION and write a PNG."""
-    from assistant.imageio import save_png
+    from assistant.imageio import save_png, write_atomic
     from assistant.options import BACKENDS, MASK_SOURCES
     from assistant.pipeline import RunOptions
     from assistant.session import Session
@@ -186,8 +186,11 @@ def run(
     if json_report is not None:
         report = reply.result.report()
         report.update(input=str(image), output=str(out), instruction=instruction)
-        json_report.parent.mkdir(parents=True, exist_ok=True)
-        json_report.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+        text = json.dumps(report, indent=2, ensure_ascii=False)
+        try:
+            write_atomic(json_report, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        except OSError as err:
+            raise _fail(f"could not write the report '{json_report}': {err}", 1) from err
 
 
 @app.command()
@@ -236,6 +239,7 @@ def ground(
     import numpy as np
     from PIL import Image
 
+    from assistant.imageio import write_atomic
     from assistant.options import BACKENDS, check_option
     from assistant.pipeline import BackendUnavailable, resolve_backends
     from models.grounding import load_grounder
@@ -267,8 +271,11 @@ def ground(
         raise _fail(str(err), 1) from err
     except ValueError as err:
         raise _fail(str(err), 2) from err
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray((np.clip(found.mask, 0, 1) * 255 + 0.5).astype(np.uint8), "L").save(out)
+    mask = Image.fromarray((np.clip(found.mask, 0, 1) * 255 + 0.5).astype(np.uint8), "L")
+    try:
+        write_atomic(out, lambda tmp: mask.save(tmp, format="PNG"))
+    except OSError as err:
+        raise _fail(f"could not write the mask '{out}': {err}", 1) from err
     report = {"target": found.target, "how": found.how, "score": round(found.score, 4),
               "mask_area_fraction": round(found.area_fraction, 4), "box_xyxy": found.box_xyxy,
               "time_s": round(seconds, 4), "output": str(out)}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,6 +269,25 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
     except OSError as err:
         raise ValueError(f"Output '{p}' cannot be written: the folder '{folder}' is not writable "
                          f"({err.strerror or err}).") from err
+    return p
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Write a file in one step: ``write(tmp)`` fills a temporary file beside ``path``, which is
+    then renamed onto ``path`` (``os.replace``), so readers see the old file or the new one, never
+    half of one. The temporary file is removed on every path, the rename's failure included."""
+    import tempfile
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}.", suffix=".tmp" + p.suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
     return p
 
 

@@ -260,3 +260,53 @@ def test_empty_or_over_long_instructions_exit_2_before_any_work(tmp_path, text, 
                               "--backend", "offline"])
     assert res.exit_code == 2 and expected in res.output, res.output
     assert not out.exists()
+
+
+def _small_photo(tmp_path) -> Path:
+    path = tmp_path / "in.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_ground_mask_and_run_report_are_written_atomically(tmp_path, monkeypatch):
+    """The mask and the --json report go through a temporary file beside them and os.replace;
+    when the rename fails the old file is untouched, the temporary removed, and the exit is 1."""
+    import os
+
+    photo = _small_photo(tmp_path)
+    mask, report = tmp_path / "m.png", tmp_path / "r.json"
+    res = runner.invoke(app, ["ground", str(photo), "left half", "-o", str(mask), "--backend", "offline"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["run", str(photo), "denoise the whole photo", "-o", str(tmp_path / "o.png"),
+                              "--json", str(report), "--backend", "offline"])
+    assert res.exit_code == 0, res.output
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    renames, real_replace = [], os.replace
+
+    def fail(src, dst):
+        if Path(dst).name == "o2.png":  # the restored image itself is written as usual
+            return real_replace(src, dst)
+        renames.append((Path(src).parent, Path(dst).name))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    res = runner.invoke(app, ["ground", str(photo), "right half", "-o", str(mask), "--overwrite",
+                              "--backend", "offline"])
+    assert res.exit_code == 1 and "could not write the mask" in res.output and "No space" in res.output
+    res = runner.invoke(app, ["run", str(photo), "denoise the whole photo", "-o", str(tmp_path / "o2.png"),
+                              "--json", str(report), "--overwrite", "--backend", "offline"])
+    assert res.exit_code == 1 and "could not write the report" in res.output
+    assert renames == [(tmp_path, "m.png"), (tmp_path, "r.json")]  # temporary beside the target
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "o2.png"}
+    assert after == before  # old mask and report intact, no temporary left
+
+
+def test_ground_refuses_an_existing_mask_and_the_input_as_output(tmp_path, monkeypatch):
+    photo = _small_photo(tmp_path)
+    (tmp_path / "m.png").write_bytes(b"mine")
+    for out, expected in ((tmp_path / "m.png", "--overwrite"), (photo, "is the input image"),
+                          (tmp_path / "m.jpg", "must end in .png")):
+        res = runner.invoke(app, ["ground", str(photo), "cat", "-o", str(out), "--backend", "offline"])
+        assert res.exit_code == 2 and expected in res.output, res.output
+    assert (tmp_path / "m.png").read_bytes() == b"mine" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "in.png", "m.png"]
