@@ -19,7 +19,8 @@ import numpy as np
 from assistant.imageio import LoadedImage
 from assistant.options import check_fields
 from models.grounding.base import SURFACES, Grounding, GroundingError, RegionPrompt
-from models.restorers.base import Degradation, RegionMaps
+from models.restorers.base import Degradation
+from models.restorers.maps import RegionMaps
 from parsers.plan import BACKGROUND, IMAGE, EditPlan
 
 if TYPE_CHECKING:

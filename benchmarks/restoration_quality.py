@@ -60,9 +60,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.restorers.base import Degradation, RegionMaps  # noqa: E402
+from models.restorers.base import Degradation  # noqa: E402
 from models.restorers.learned import NetworkRestorer  # noqa: E402
 from models.restorers.levels import BLUR_SCALE, NOISE_SCALE, jpeg_condition  # noqa: E402
+from models.restorers.maps import RegionMaps  # noqa: E402
 from models.restorers.synthetic import SyntheticDegradation, gaussian_kernel, quantize  # noqa: E402
 
 logger = logging.getLogger("restoration_quality")
@@ -421,7 +422,8 @@ def run_locality(restorer, images) -> list[Row]:
 _MEMORY_CHILD = """
 import resource, sys, numpy as np
 sys.path.insert(0, {root!r})
-from models.restorers.base import Degradation, RegionMaps
+from models.restorers.base import Degradation
+from models.restorers.maps import RegionMaps
 from models.restorers.learned import NetworkRestorer
 rng = np.random.default_rng(0)
 image = rng.random((3000, 4000, 3), dtype=np.float32)

@@ -12,10 +12,10 @@ from skimage import data
 
 import models.restorers.classical as classical
 from models.quality import estimate_degradation
-from models.restorers.base import Degradation, RegionMaps
+from models.restorers.base import Degradation
 from models.restorers.classical import ClassicalRestorer, sliding_dct_shrink
 from models.restorers.lens import disc_kernel, lens_blur
-from models.restorers.maps import MaskedEdit, build_region_maps
+from models.restorers.maps import MaskedEdit, RegionMaps, build_region_maps
 
 
 def _load(path) -> np.ndarray:

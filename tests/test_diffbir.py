@@ -398,10 +398,11 @@ def diffbir_weights(tmp_path, monkeypatch):
 
 
 def test_status_and_loader_choose_diffbir_when_it_is_the_installed_family(diffbir_weights):
-    from models.restorers.base import Degradation, RegionMaps
+    from models.restorers.base import Degradation
     from models.restorers.diffusion import diffusion_status, load_diffusion_restorer
     from models.restorers.diffusion.diffbir_restorer import DiffBIRRestorer
     from models.restorers.diffusion.restorer import DiffusionSettings
+    from models.restorers.maps import RegionMaps
 
     ready, why = diffusion_status()
     assert ready and "DiffBIR v2" in why and "offline restorer" in why  # no SwinIR file: offline stage 1
@@ -419,9 +420,10 @@ def test_status_and_loader_choose_diffbir_when_it_is_the_installed_family(diffbi
 
 
 def test_diffbir_refuses_the_mask_decoder_source_clearly(diffbir_weights):
-    from models.restorers.base import Degradation, RegionMaps
+    from models.restorers.base import Degradation
     from models.restorers.diffusion import load_diffusion_restorer
     from models.restorers.diffusion.restorer import DiffusionSettings
+    from models.restorers.maps import RegionMaps
 
     settings = DiffusionSettings(steps=1, mask_source="decoder")
     restorer = load_diffusion_restorer(device="cpu", settings=settings)
@@ -482,10 +484,11 @@ def test_config_default_matches_the_manifest_geometry():
 
 
 def test_swinir_cleaner_is_used_once_downloaded(diffbir_weights):
-    from models.restorers.base import Degradation, RegionMaps
+    from models.restorers.base import Degradation
     from models.restorers.diffusion import diffusion_status, load_diffusion_restorer
     from models.restorers.diffusion.restorer import DiffusionSettings
     from models.restorers.diffusion.swinir import SwinIR
+    from models.restorers.maps import RegionMaps
 
     torch.manual_seed(0)
     torch.save(SwinIR().state_dict(), diffbir_weights / "diffbir-v2" / "realesrgan_s4_swinir_100k.pth")

@@ -19,7 +19,6 @@ pytest.importorskip("diffusers")
 
 import torch.nn.functional as F  # noqa: E402, N812
 
-from models.restorers.base import RegionMaps  # noqa: E402
 from models.restorers.diffusion.controlnet import CheckpointMismatchError  # noqa: E402
 from models.restorers.diffusion.pipeline import (  # noqa: E402
     Cancelled,
@@ -29,7 +28,7 @@ from models.restorers.diffusion.pipeline import (  # noqa: E402
 )
 from models.restorers.diffusion.restorer import DiffusionRestorer, DiffusionSettings  # noqa: E402
 from models.restorers.diffusion.tiny import save_tiny_checkpoints, tiny_components  # noqa: E402
-from models.restorers.maps import MaskedEdit, build_region_maps  # noqa: E402
+from models.restorers.maps import MaskedEdit, RegionMaps, build_region_maps  # noqa: E402
 from parsers.plan import Edit, EditPlan  # noqa: E402
 
 H, W = 48, 64

@@ -3,8 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.restorers.base import RegionMaps
-from models.restorers.maps import ACTION_WEIGHTS, AUTO_FIDELITY, MaskedEdit, build_region_maps
+from models.restorers.maps import ACTION_WEIGHTS, AUTO_FIDELITY, MaskedEdit, RegionMaps, build_region_maps
 
 
 def _half(h=8, w=10) -> np.ndarray:

@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from models.restorers import load_restorer
-from models.restorers.base import Degradation, RegionMaps
+from models.restorers.base import Degradation
 from models.restorers.learned import NetworkRestorer
 from models.restorers.levels import jpeg_condition
-from models.restorers.maps import MaskedEdit, build_region_maps
+from models.restorers.maps import MaskedEdit, RegionMaps, build_region_maps
 from models.restorers.network import (
     DEFAULT_WEIGHTS,
     ConditionalFFDNet,

@@ -7,9 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from models.restorers.base import Degradation, RegionMaps
+from models.restorers.base import Degradation
 from models.restorers.learned import NetworkRestorer
 from models.restorers.levels import ASKED_FLOORS, asked_level
+from models.restorers.maps import RegionMaps
 from models.restorers.network import load_network
 from models.restorers.routing import (
     CAMERA_CORRELATED_GAIN,

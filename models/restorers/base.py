@@ -1,7 +1,8 @@
 """Restorer contracts.
 
 A restorer never sees crops: it gets the whole image, a per-pixel fidelity map and per-pixel
-action weights (RegionMaps), so there are no seams. Images are ``(H, W, 3)`` float32 RGB in [0, 1].
+action weights (``RegionMaps``, defined in ``maps``), so there are no seams. Images are
+``(H, W, 3)`` float32 RGB in [0, 1].
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from models.restorers.maps import RegionMaps
 from parsers.plan import EditPlan
 
 #: Called with (done, total) as a restorer makes progress.
@@ -91,46 +93,6 @@ class Degradation:
         else:
             parts.append("no JPEG artifacts detected")
         return ", ".join(parts)
-
-
-@dataclass
-class RegionMaps:
-    """Per-pixel instructions for a restorer, all (H, W) float32.
-
-    fidelity: InstructRestore fidelity in [0, 2]; 1 = restore at the estimated level, lower =
-        stronger, higher = gentler, 2 = leave as the input.
-    denoise, deblur, dejpeg: how much of each operation applies, in [0, 1].
-    bokeh: weight of "keep/add background blur": never sharpen, optional lens blur, in [0, 1].
-    keep: weight of "leave untouched", in [0, 1]; pixels with keep == 1 are returned bit-exact.
-    explicit: weight of an operation the user named ("denoise", "sharpen", "remove the JPEG
-        artifacts"), in [0, 1]. There a fidelity below 1 acts even when the estimate found
-        little (``levels.asked_level``); "restore" and automatic edits never do more than measured.
-    """
-
-    fidelity: np.ndarray
-    denoise: np.ndarray
-    deblur: np.ndarray
-    dejpeg: np.ndarray
-    bokeh: np.ndarray
-    keep: np.ndarray
-    explicit: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        if self.explicit is None:
-            self.explicit = np.zeros_like(self.fidelity)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.fidelity.shape  # type: ignore[return-value]
-
-    @classmethod
-    def uniform(cls, height: int, width: int, fidelity: float = 1.0, action: str = "restore") -> RegionMaps:
-        """Maps for one action applied to the whole image."""
-        from models.restorers.maps import ACTION_WEIGHTS
-
-        weights = ACTION_WEIGHTS[action]
-        full = lambda v: np.full((height, width), v, np.float32)  # noqa: E731
-        return cls(fidelity=full(fidelity), **{k: full(v) for k, v in weights.items()})
 
 
 @dataclass

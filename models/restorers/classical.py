@@ -37,8 +37,9 @@ import numpy as np
 from scipy import fft
 
 from models.quality import DCT8, YCBCR, estimate_blur_sigma, ijg_quant_table
-from models.restorers.base import Degradation, ProgressFn, RegionMaps, RestoredImage, Restorer
+from models.restorers.base import Degradation, ProgressFn, RestoredImage, Restorer
 from models.restorers.lens import default_radius, lens_blur
+from models.restorers.maps import RegionMaps
 
 logger = logging.getLogger(__name__)
 

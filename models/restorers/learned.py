@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.restorers.base import Degradation, RegionMaps
+from models.restorers.base import Degradation
 from models.restorers.classical import ClassicalRestorer, _range_note
 from models.restorers.levels import (
     ASKED_FLOORS,
@@ -65,6 +65,7 @@ from models.restorers.levels import (
     asked_level,
     jpeg_condition,
 )
+from models.restorers.maps import RegionMaps
 from models.restorers.network import DEFAULT_WEIGHTS, fast_bf16
 from models.restorers.routing import (
     camera_share,

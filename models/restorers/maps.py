@@ -1,4 +1,4 @@
-"""EditPlan edits + grounded masks → RegionMaps (the per-pixel contract of DESIGN.md).
+"""``RegionMaps``, the per-pixel contract of DESIGN.md, and how EditPlan edits + grounded masks build it.
 
 Edits are painted in order over a default layer, each with its soft mask, so later edits override
 earlier ones where they overlap and soft mask edges blend smoothly: no crops, no seams.
@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from models.restorers.base import RegionMaps
 
 #: Which operations each EditPlan action switches on (weights in [0, 1]).
 #: ``explicit``: the edit names one operation, so a fidelity below 1 acts even on little measured
@@ -28,6 +26,44 @@ ACTION_WEIGHTS: dict[str, dict[str, float]] = {
 
 #: The fidelity an automatic (``None``) edit gets.
 AUTO_FIDELITY = 1.0
+
+
+@dataclass
+class RegionMaps:
+    """Per-pixel instructions for a restorer, all (H, W) float32.
+
+    fidelity: InstructRestore fidelity in [0, 2]; 1 = restore at the estimated level, lower =
+        stronger, higher = gentler, 2 = leave as the input.
+    denoise, deblur, dejpeg: how much of each operation applies, in [0, 1].
+    bokeh: weight of "keep/add background blur": never sharpen, optional lens blur, in [0, 1].
+    keep: weight of "leave untouched", in [0, 1]; pixels with keep == 1 are returned bit-exact.
+    explicit: weight of an operation the user named ("denoise", "sharpen", "remove the JPEG
+        artifacts"), in [0, 1]. There a fidelity below 1 acts even when the estimate found
+        little (``levels.asked_level``); "restore" and automatic edits never do more than measured.
+    """
+
+    fidelity: np.ndarray
+    denoise: np.ndarray
+    deblur: np.ndarray
+    dejpeg: np.ndarray
+    bokeh: np.ndarray
+    keep: np.ndarray
+    explicit: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.explicit is None:
+            self.explicit = np.zeros_like(self.fidelity)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.fidelity.shape  # type: ignore[return-value]
+
+    @classmethod
+    def uniform(cls, height: int, width: int, fidelity: float = 1.0, action: str = "restore") -> RegionMaps:
+        """Maps for one action applied to the whole image."""
+        weights = ACTION_WEIGHTS[action]
+        full = lambda v: np.full((height, width), v, np.float32)  # noqa: E731
+        return cls(fidelity=full(fidelity), **{k: full(v) for k, v in weights.items()})
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from typing import Protocol
 
 import numpy as np
 
-from models.restorers.base import Degradation, RegionMaps
+from models.restorers.base import Degradation
+from models.restorers.maps import RegionMaps
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.restorers.base import Degradation, ProgressFn, RegionMaps, RestoredImage, Restorer
+from models.restorers.base import Degradation, ProgressFn, RestoredImage, Restorer
 from models.restorers.diffusion.restorer import DiffusionSettings
+from models.restorers.maps import RegionMaps
 
 logger = logging.getLogger(__name__)
 

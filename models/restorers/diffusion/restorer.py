@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.restorers.base import Degradation, ProgressFn, RegionMaps, RestoredImage, Restorer
+from models.restorers.base import Degradation, ProgressFn, RestoredImage, Restorer
+from models.restorers.maps import RegionMaps
 from parsers.plan import BACKGROUND, IMAGE, EditPlan
 
 logger = logging.getLogger(__name__)
