@@ -114,6 +114,9 @@ def _read_yaml(path: Path) -> Any:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=NoAliasLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise BatchFileError(f"'{path}' is not valid YAML: {short(str(err), 300)}") from err
+    except RecursionError:  # ``[[[[...`` thousands deep
+        raise BatchFileError(f"'{path}' nests too deeply to read; a job is a mapping of short "
+                             "values.") from None
 
 
 def _points(value: Any, where: str, key: str) -> list[tuple[float, float]]:

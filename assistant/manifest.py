@@ -107,6 +107,8 @@ def _cell(key: str, value: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError:
         return value
+    except RecursionError:  # ``[[[[...`` thousands deep: not a value any field takes
+        return value
 
 
 def _jsonl_rows(path: Path) -> list[Row]:
@@ -125,6 +127,9 @@ def _jsonl_rows(path: Path) -> list[Row]:
             fields = json.loads(line)
         except json.JSONDecodeError as err:
             raise BatchFileError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from err
+        except RecursionError:
+            raise BatchFileError(f"{where}: the JSON nests too deeply to read; rows are flat "
+                                 "objects of short values") from None
         if not isinstance(fields, dict):
             raise BatchFileError(f"{where}: each line must be a JSON object, got {short(fields)}")
         rows.append((where, f"row {n}", {k: v for k, v in fields.items() if v is not None}))

@@ -45,6 +45,7 @@ from assistant.ui_state import (
 )
 from models.grounding.base import RegionPrompt
 from parsers import IMAGE, EditPlan
+from parsers.rules import message_problem
 
 logger = logging.getLogger(__name__)
 
@@ -169,11 +170,12 @@ NO_FULL_GROUNDING = ("The GroundingDINO + SAM weights are not on this server, so
 
 def describe_models(backend: str = "auto") -> str:
     """Markdown naming the models that ground and restore here, resolved as ``backend`` resolves
-    on this machine (``pipeline.resolve_backends``). Only files are read (``models.catalog``'s
-    readiness checks): nothing is loaded or downloaded. torch is imported only when a diffusion
+    on this machine (``pipeline.resolve_backends``). Only files are read (``models.readiness``'s
+    checks): nothing is loaded or downloaded. torch is imported only when a diffusion
     restorer is installed (to ask whether there is a GPU for it; on ZeroGPU each turn gets one)."""
     from assistant.pipeline import accelerator, diffusion_cpu_minutes
-    from models.catalog import full_stage_status, grounding_models
+    from models.catalog import grounding_models
+    from models.readiness import full_stage_status
     from models.restorers.diffusion.loading import choose_family
 
     lines = []
@@ -504,8 +506,10 @@ def api_restore(image: str | None, instruction: str, options: str | dict | None 
     """
     if not image:
         raise error("Give an image file to restore.")
-    if not (instruction or "").strip():
+    if not isinstance(instruction, str) or not instruction.strip():
         raise error('Give an instruction, e.g. "make the dog clear with 0.5".')
+    if (problem := message_problem(instruction)) is not None:  # over-long, as typed or normalised
+        raise error(problem)
     try:
         settings, prompt_json = Settings.from_json(options, backend=backend)
         prompt = prompt_from_json(prompt_json)

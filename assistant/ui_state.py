@@ -95,6 +95,9 @@ class Settings:
             except json.JSONDecodeError as err:
                 raise ValueError(f"options must be a JSON object, e.g. {API_OPTIONS_EXAMPLE}; "
                                  f"could not parse it: {err}") from None
+            except RecursionError:  # ``[[[[...`` thousands deep
+                raise ValueError(f"options nest too deeply to read; give a flat JSON object, e.g. "
+                                 f"{API_OPTIONS_EXAMPLE}") from None
         if not isinstance(data, dict):
             raise ValueError(f"options must be a JSON object, got {type(data).__name__}")
         prompt_keys = {"clicks", "negative_clicks", "box"}
