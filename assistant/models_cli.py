@@ -75,7 +75,8 @@ def list_models(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show the catalogue: what each model is for, its size and licence, and whether it is here."""
-    from models.catalog import MODELS, full_stage_status
+    from models.catalog import MODELS
+    from models.readiness import full_stage_status
     from models.weights import find_local
 
     rows = []
@@ -166,7 +167,8 @@ def verify(names: NamesArg = None, weights: WeightsOpt = None) -> None:
     Named models must be present; without names, missing models are listed but only damaged ones
     fail.
     """
-    from models.catalog import BUNDLES, full_stage_status
+    from models.catalog import BUNDLES
+    from models.readiness import full_stage_status
     from models.weights import verify as check
 
     explicit = bool(names)

@@ -154,7 +154,7 @@ def resolve_backends(requested: Backend, stages: tuple[str, ...] | None = None) 
     without a GPU (CUDA or MPS), where one image takes many minutes (``diffusion_cpu_note``):
     ``auto`` then restores offline and says so; ``full`` still forces it.
     """
-    from models.catalog import STAGES, full_stage_status
+    from models.readiness import STAGES, full_stage_status
 
     chosen: dict[str, str] = {}
     for stage in stages or STAGES:
@@ -171,7 +171,7 @@ def resolve_backends(requested: Backend, stages: tuple[str, ...] | None = None) 
 
 def restorer_too_slow() -> bool:
     """Whether ``auto`` passed over an installed diffusion restorer for want of a GPU."""
-    from models.catalog import full_stage_status
+    from models.readiness import full_stage_status
 
     return full_stage_status("restorer")[0] and accelerator() is None
 

@@ -122,7 +122,7 @@ def _session_seconds(session: Session, options: RunOptions) -> int:
     """``turn_seconds`` for the next turn of ``session``. On a GPU (where ZeroGPU runs these
     turns) ``auto`` runs each stage whose weights are present, so that is assumed here without
     asking torch; only files are read."""
-    from models.catalog import full_stage_status
+    from models.readiness import full_stage_status
 
     image = session.current
     if image is None:

@@ -1,4 +1,4 @@
-"""Which models Restora knows, and which backend runs each stage on this machine.
+"""Which models Restora knows, and where their weights live.
 
 The ``offline`` backend needs nothing downloaded: the rule parser, the offline grounder and the
 offline restorer ship inside the package. The ``full`` backend's stages (GroundingDINO + SAM
@@ -7,8 +7,8 @@ grounding; the region-modulated diffusion restorer) need downloaded weights. ``a
 
 ``MODELS`` is the catalogue of downloadable models (a plain dict, name → ModelSpec). Weights are
 fetched and found by ``models.weights``; ``restora models list | download | verify | where`` is the
-command line over both. Each full stage registers a readiness check in FULL_STAGE_CHECKS as its
-loader lands; a stage with no check is reported as not available in this version.
+command line over both. Whether each full stage can run here is ``models.readiness``, which sits
+above this module, ``models.weights`` and the loaders (this module imports none of them).
 
 Nothing heavy is imported here: no torch, no transformers, no huggingface_hub at import time.
 """
@@ -16,17 +16,11 @@ Nothing heavy is imported here: no torch, no transformers, no huggingface_hub at
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-STAGES: tuple[str, ...] = ("grounding", "restorer")
-
 #: Where downloaded weights live; override with RESTORA_WEIGHTS_DIR.
 DEFAULT_WEIGHTS_DIR = Path.home() / ".cache" / "restora" / "weights"
-
-#: stage → function returning (ready, reason when not ready).
-FULL_STAGE_CHECKS: dict[str, Callable[[], tuple[bool, str]]] = {}
 
 #: What ``download`` fetches from a model repository: configs, tokenizers and safetensors only
 #: (never pickled ``pytorch_model.bin`` / ``*.pth`` / TF / Flax weights).
@@ -165,49 +159,3 @@ def grounding_models() -> tuple[str, str]:
             valid = [n for n, s in MODELS.items() if s.kind == kind]
             raise ValueError(f"{var}={name!r} is a {spec.kind}, not a {kind}; use one of {valid}")
     return detector, segmenter
-
-
-def full_stage_status(stage: str) -> tuple[bool, str]:
-    """(ready, reason) for the full backend of ``stage``."""
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
-    check = FULL_STAGE_CHECKS.get(stage)
-    if check is None:
-        return False, (
-            f"The full {stage} backend is not available in this version of Restora; use "
-            "--backend offline (or auto, which picks it)."
-        )
-    return check()
-
-
-def grounding_ready(weights: str | Path | None = None) -> tuple[bool, str]:
-    """(ready, reason): the configured GroundingDINO + SAM weights are on this machine.
-
-    Looks at files only (``models.weights.find_local``); nothing is loaded or downloaded.
-    weights: an explicit ``--weights DIR`` searched first.
-    """
-    from models.weights import find_local
-
-    try:
-        names = grounding_models()
-    except ValueError as err:
-        return False, str(err)
-    missing = [name for name in names if find_local(name, weights) is None]
-    if missing:
-        return False, (
-            f"The full grounding backend needs {' and '.join(missing)}: run "
-            f"`restora models download {' '.join(missing)}` or pass --weights DIR."
-        )
-    return True, f"GroundingDINO + SAM ({' + '.join(names)})"
-
-
-FULL_STAGE_CHECKS["grounding"] = grounding_ready
-
-
-def _restorer_ready() -> tuple[bool, str]:
-    from models.restorers.diffusion import diffusion_status
-
-    return diffusion_status()
-
-
-FULL_STAGE_CHECKS["restorer"] = _restorer_ready

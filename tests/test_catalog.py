@@ -19,7 +19,8 @@ from safetensors.numpy import save_file
 from typer.testing import CliRunner
 
 from assistant.models_cli import models_app
-from models.catalog import FULL_STAGE_CHECKS, MODELS, full_stage_status, get_spec, grounding_ready
+from models.catalog import MODELS, get_spec
+from models.readiness import FULL_STAGE_CHECKS, full_stage_status, grounding_ready
 from models.weights import (
     WeightsError,
     download,
@@ -78,8 +79,8 @@ def test_unknown_name_lists_the_valid_ones():
 
 
 def test_catalogue_and_cli_import_nothing_heavy():
-    code = ("import sys, models.catalog, models.weights, assistant.models_cli; "
-            "models.catalog.full_stage_status('grounding'); "
+    code = ("import sys, models.catalog, models.readiness, models.weights, assistant.models_cli; "
+            "models.readiness.full_stage_status('grounding'); "
             "bad = {'torch', 'transformers', 'diffusers', 'huggingface_hub'} & set(sys.modules); "
             "assert not bad, bad")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,

@@ -375,8 +375,8 @@ def test_missing_weights_name_the_download_command(tmp_path):
 
 
 def test_weights_found_through_restora_weights_dir_enable_the_full_stage(weights, monkeypatch):
-    from models.catalog import full_stage_status
     from models.grounding.full import FullGrounder, load_full_grounder
+    from models.readiness import full_stage_status
 
     ready, why = full_stage_status("grounding")
     assert not ready and "restora models download grounding-dino-tiny sam-vit-base" in why
