@@ -322,7 +322,11 @@ def test_ray_gives_the_sequential_outputs_and_reports_a_failing_job(reference, r
     assert "12 of 13 jobs succeeded" in res.output and "missing.png" in res.output
     assert _outputs(tmp_path / "out") == expected
     records = _journal(tmp_path / "out")
-    assert len(records) == 13 and len({r["worker"] for r in records if r["status"] == "done"}) == 2
+    workers = {r["worker"] for r in records if r["status"] == "done"}
+    # In Ray's actors, not this process; how the 12 jobs spread over the 2 actors depends on when
+    # each came up (on a loaded machine the first may take them all), so only the count is bounded.
+    assert len(records) == 13 and 1 <= len(workers) <= 2
+    assert all(not w.endswith(f":{os.getpid()}") for w in workers), workers
     assert ray_runtime.is_initialized()  # a runtime the CLI did not start is left running
     res = _batch(str(jobs), "--ray", "--workers", "2")  # resume: nothing left to run
     assert res.exit_code == 1 and len(_journal(tmp_path / "out")) == 13
