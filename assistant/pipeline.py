@@ -250,7 +250,7 @@ def warm_up(requested: Backend = "auto") -> None:
             )
             camera = Degradation(noise_sigma=5.0, noise_whiteness=0.0)  # the camera-noise network
             restorer.restore(np.zeros((64, 64, 3), np.float32), RegionMaps.uniform(64, 64), camera)
-        from models.quality import estimate_degradation
+        from models.degradation import estimate_degradation
 
         estimate_degradation(np.random.default_rng(1).random((64, 64, 3), dtype=np.float32))  # estimator
     except Exception:  # noqa: BLE001 - a warm-up must never take the server down
@@ -304,7 +304,7 @@ def _adaptive_fidelities(
     image: LoadedImage, plan: EditPlan, by_target: dict[str, Grounding]
 ) -> dict[str, AdaptiveFidelity]:
     """Quality class and fidelity of each automatic edit's region and of the uncovered rest."""
-    from models.quality import estimate_degradation
+    from models.degradation import estimate_degradation
     from models.restorers.adaptive import choose_fidelity, musiq_scorer
 
     def estimate(rgb: np.ndarray, mask: np.ndarray) -> Degradation:
@@ -339,8 +339,8 @@ def run_plan(
     progress: StageProgress | None = None,
 ) -> RunResult:
     """Run a plan with edits on ``image``. Raises TargetsNotFound, BackendUnavailable."""
+    from models.degradation import estimate_degradation, quality_scores
     from models.grounding import load_grounder
-    from models.quality import estimate_degradation, quality_scores
     from models.restorers import load_restorer
     from models.restorers.maps import AUTO_FIDELITY, MaskedEdit, build_region_maps
 

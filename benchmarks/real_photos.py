@@ -119,7 +119,7 @@ def run_cc15(photos) -> tuple[list[Row], dict[str, list[np.ndarray]]]:
 
 def run_estimation(photos, images) -> list[Row]:
     """The estimators against known levels (module docstring, item 2)."""
-    from models.quality import estimate_degradation
+    from models.degradation import estimate_degradation
     from models.restorers.camera import cell_noise_sigma, degrade_crop, sample_camera
     from models.restorers.synthetic import SyntheticDegradation, quantize
 

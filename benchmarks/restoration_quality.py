@@ -279,7 +279,7 @@ def run_quality(restorer, images, baseline_images: int) -> list[Row]:
     rows += got
     rows += run_automatic_jpeg(restorer, images)
     # clean input through the product's automatic path
-    from models.quality import estimate_degradation
+    from models.degradation import estimate_degradation
 
     vals = []
     for _, clean in images:
@@ -303,7 +303,7 @@ def run_quality(restorer, images, baseline_images: int) -> list[Row]:
 def run_automatic_jpeg(restorer, images) -> list[Row]:
     """Heavy JPEG through the product's automatic path: the quality as read from the file, noise and
     blur estimated from the pixels (they read small but non-zero on compressed photos), fidelity 1."""
-    from models.quality import estimate_degradation
+    from models.degradation import estimate_degradation
 
     rows = []
     for quality in AUTOMATIC_JPEG:

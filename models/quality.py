@@ -1,4 +1,7 @@
-"""Degradation and quality estimators: what "fidelity 1" means for a restorer.
+"""The classical quality measurements: noise σ, blur σ and JPEG quality of a photo.
+
+``models.degradation.estimate_degradation`` combines them with the learned estimator into what
+"fidelity 1" means for a restorer; the JPEG tables and the DCT denoiser used here are ``models.dct``.
 
 Every estimator takes an image as ``(H, W, 3)`` float RGB in [0, 1] (grayscale arrives as three
 equal channels) and reports levels in the units users know: noise σ on the 0–255 scale, Gaussian
@@ -38,88 +41,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import ndtr
 
-from models.restorers.base import Degradation
+from models.dct import DCT8, YCBCR, ijg_quant_table, sliding_dct_denoise
 
 logger = logging.getLogger(__name__)
-
-#: IJG (libjpeg) standard quantization tables at quality 50, natural (row-major) order.
-IJG_LUMA = np.array(
-    [
-        16,
-        11,
-        10,
-        16,
-        24,
-        40,
-        51,
-        61,
-        12,
-        12,
-        14,
-        19,
-        26,
-        58,
-        60,
-        55,
-        14,
-        13,
-        16,
-        24,
-        40,
-        57,
-        69,
-        56,
-        14,
-        17,
-        22,
-        29,
-        51,
-        87,
-        80,
-        62,
-        18,
-        22,
-        37,
-        56,
-        68,
-        109,
-        103,
-        77,
-        24,
-        35,
-        55,
-        64,
-        81,
-        104,
-        113,
-        92,
-        49,
-        64,
-        78,
-        87,
-        103,
-        121,
-        120,
-        101,
-        72,
-        92,
-        95,
-        98,
-        112,
-        100,
-        103,
-        99,
-    ],
-    np.float32,
-).reshape(8, 8)
-IJG_CHROMA = np.full((8, 8), 99.0, np.float32)
-IJG_CHROMA[:4, :4] = np.array(
-    [17, 18, 24, 47, 18, 21, 26, 66, 24, 26, 56, 99, 47, 66, 99, 99], np.float32
-).reshape(4, 4)
-
-#: Orthonormal 8-point DCT-II matrix: coefficients = D @ block @ D.T (JPEG's transform).
-DCT8 = (np.cos(np.pi * (2 * np.arange(8)[None, :] + 1) * np.arange(8)[:, None] / 16) / 2).astype(np.float32)
-DCT8[0] /= np.sqrt(2.0)
 
 # Calibration constants (see the module docstring).
 _JPEG_FIT_MIN = 0.5  # mean cos(2π c / Q) over coefficients; never-compressed images score ≲ 0.3
@@ -148,20 +72,11 @@ _NOISE_MAX_PATCHES = 12000
 _NOISE_ENERGY_QUANTILE = {3: 412.0, 1: 397.0}
 
 
-def ijg_quant_table(quality: int, chroma: bool = False) -> np.ndarray:
-    """The IJG quantization table libjpeg writes for ``quality`` 1–100: (8, 8) float32 ≥ 1."""
-    if not 1 <= quality <= 100:
-        raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
-    scale = 5000 // quality if quality < 50 else 200 - 2 * quality  # libjpeg's integer arithmetic
-    base = IJG_CHROMA if chroma else IJG_LUMA
-    return np.clip((base.astype(np.int64) * scale + 50) // 100, 1, 255).astype(np.float32)
-
-
 _ALL_TABLES = np.stack([ijg_quant_table(q) for q in range(1, 101)])  # (100, 8, 8)
 _ALL_CHROMA = np.stack([ijg_quant_table(q, chroma=True) for q in range(1, 101)])
 
 
-def _check_image(image: np.ndarray) -> np.ndarray:
+def check_image(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         got = getattr(image, "shape", type(image).__name__)
         raise ValueError(f"expected an (H, W, 3) RGB array, got {got}")
@@ -170,19 +85,13 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32, copy=False)
 
 
-#: JPEG's RGB → YCbCr (rows, 0–255 scale; add 128 to Cb and Cr).
-YCBCR = np.array(
-    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32
-)
-
-
-def _luma255(image: np.ndarray) -> np.ndarray:
+def luma255(image: np.ndarray) -> np.ndarray:
     """BT.601 luma (JPEG's Y) on the 0–255 scale: (H, W) float32."""
     r, g, b = image[..., 0], image[..., 1], image[..., 2]
     return np.ascontiguousarray((0.299 * r + 0.587 * g + 0.114 * b) * 255.0, dtype=np.float32)
 
 
-def _check_mask(mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
+def check_mask(mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
     if mask is None:
         return None
     if mask.shape != shape:
@@ -225,7 +134,7 @@ def blockiness(image: np.ndarray) -> tuple[float, tuple[int, int]]:
     averaged over both axes (≈ 1.0 for natural images, > 1.1 for visible JPEG blocks); the
     phase is the first pixel row/column of a block.
     """
-    y = _luma255(_check_image(image))
+    y = luma255(check_image(image))
     score, phase = [], []
     for axis in (0, 1):
         d = np.abs(np.diff(y, axis=axis))
@@ -303,11 +212,11 @@ def estimate_jpeg(image: np.ndarray) -> tuple[int | None, tuple[int, int]]:
     """(quality, grid): ``estimate_jpeg_quality`` and where the blocks start, as the (row, column)
     of the first 16×16 (4:2:0 chroma) block's top-left pixel, 0–15 each ((0, 0) when nothing was
     detected or the whole image's grid fits as well as the located one)."""
-    image = _check_image(image)
+    image = check_image(image)
     if min(image.shape[:2]) < 64:
         return None, (0, 0)
     score, phase = blockiness(image)
-    y, qualities = _luma255(image), np.arange(1, 101)
+    y, qualities = luma255(image), np.arange(1, 101)
     # the grid of an uncropped image starts at (0, 0); blockiness locates it after a crop
     candidates = []
     for start in dict.fromkeys([(0, 0), phase]):
@@ -381,9 +290,9 @@ def estimate_noise_sigma(image: np.ndarray, mask: np.ndarray | None = None, jpeg
     noise saved at quality 60–95 reads ≈ 1). The luma channel keeps its noise, so the estimate
     is also taken on luma alone (scaled to per-channel RGB σ) and the larger one is returned.
     """
-    image = _check_image(image)
+    image = check_image(image)
     if jpeg:
-        luma = np.repeat(_luma255(image)[..., None] / 255.0, 3, axis=2)
+        luma = np.repeat(luma255(image)[..., None] / 255.0, 3, axis=2)
         return max(estimate_noise_sigma(image, mask), estimate_noise_sigma(luma, mask) * _LUMA_TO_RGB_NOISE)
     x = image * 255.0
     if np.ptp(image, axis=2).max(initial=0.0) == 0.0:
@@ -398,7 +307,7 @@ def estimate_noise_sigma(image: np.ndarray, mask: np.ndarray | None = None, jpeg
     means = cv2.boxFilter(x, -1, (p, p), anchor=(0, 0)).reshape(h, w, c)[:hp, :wp].reshape(-1, c)
     energy = _patch_gradient_energy(x, p).ravel()
     keep = np.ones(hp * wp, bool)
-    region = _check_mask(mask, (h, w))
+    region = check_mask(mask, (h, w))
     if region is not None:
         inside = region[p // 2 : p // 2 + hp, p // 2 : p // 2 + wp].ravel()
         if inside.sum() >= 20 * c * p * p:
@@ -478,15 +387,13 @@ def estimate_blur_sigma(
     again with fresh noise of the same σ) and removed in quadrature. Reliable up to σ ≈ 25 noise.
     mask: optional (H, W) region whose edges (> 0.5) are measured.
     """
-    image = _check_image(image)
-    y = _luma255(image)
+    image = check_image(image)
+    y = luma255(image)
     if min(y.shape) < 8:
         return 0.0
-    region = _check_mask(mask, y.shape)
+    region = check_mask(mask, y.shape)
     sigma_n = estimate_noise_sigma(image) if noise_sigma is None else float(noise_sigma)
     if sigma_n > 1.0:
-        from models.restorers.classical import sliding_dct_denoise
-
         y = sliding_dct_denoise(y, sigma_n, wiener=False)
         raw = _edge_blur(y, region)
         noise = np.random.default_rng(0).normal(0.0, sigma_n, y.shape).astype(np.float32)
@@ -499,79 +406,3 @@ def estimate_blur_sigma(
         return 0.0
     a, b = _BLUR_FIT
     return float(np.sqrt(max(a * raw * raw - b, 0.0)))
-
-
-# --- reports ---------------------------------------------------------------------------------
-
-
-def estimate_degradation(
-    image: np.ndarray,
-    jpeg_quality_hint: int | None = None,
-    mask: np.ndarray | None = None,
-    method: str = "learned",
-) -> Degradation:
-    """All three levels at once.
-
-    jpeg_quality_hint: the quality read from the file (``jpeg_quality_from_file``); it wins over
-    the pixel estimate and marks the result exact. mask: optional (H, W) region in [0, 1]
-    (> 0.5 = inside) for noise and blur; JPEG quality is a property of the whole file.
-    method: ``learned`` (default: ``restorers/estimator.py``, Restora's estimator network fused
-    with flat-patch and PCA readings: a noise level that reads camera noise, its whiteness, and a
-    blur reading with its confidence) or
-    ``classical`` (the PCA noise and edge-width blur estimators of this module: exact on white
-    noise, blind to correlated camera noise).
-    """
-    image = _check_image(image)
-    if method not in ("learned", "classical"):
-        raise ValueError(f"method must be 'learned' or 'classical', got {method!r}")
-    if jpeg_quality_hint is not None:
-        if not 1 <= int(jpeg_quality_hint) <= 100:
-            raise ValueError(f"jpeg_quality_hint must be in 1..100, got {jpeg_quality_hint}")
-        quality, exact, grid = int(jpeg_quality_hint), True, (0, 0)
-    else:
-        (quality, grid), exact = estimate_jpeg(image), False
-    jpeg = dict(jpeg_quality=quality, jpeg_exact=exact, jpeg_grid=grid)
-    if method == "classical":
-        noise = estimate_noise_sigma(image, mask, jpeg=quality is not None)
-        blur = estimate_blur_sigma(image, noise_sigma=noise, mask=mask)
-        result = Degradation(noise_sigma=noise, blur_sigma=blur, **jpeg)
-    else:
-        from models.restorers.estimator import blur_reading, noise_reading, run_estimator
-
-        region = _check_mask(mask, image.shape[:2])
-        learned = run_estimator(image, quality)
-        noise = noise_reading(image, learned, region, quality)
-        blur, confidence = blur_reading(image, noise, mask)
-        result = Degradation(
-            noise_sigma=noise.level,
-            noise_whiteness=noise.whiteness,
-            noise_suspected=noise.suspected,
-            noise_confidence=noise.confidence,
-            blur_sigma=blur,
-            blur_confidence=confidence,
-            **jpeg,
-        )
-    logger.info("estimated degradation (%s): %s", method, result.describe())
-    return result
-
-
-def quality_scores(image: np.ndarray, degradation: Degradation | None = None) -> dict[str, float]:
-    """Simple no-reference numbers for reports, all floats.
-
-    noise_sigma (0–255) and blur_sigma (px) as ``estimate_degradation`` reads them (or taken
-    from ``degradation`` when the caller has it), sharpness (variance of the luma Laplacian,
-    0–255 scale; higher = sharper or noisier), blockiness (≈ 1 without JPEG blocks), brightness
-    (mean luma in [0, 1]) and contrast (luma standard deviation in [0, 1]).
-    """
-    image = _check_image(image)
-    y = _luma255(image)
-    if degradation is None:
-        degradation = estimate_degradation(image)
-    return {
-        "noise_sigma": degradation.noise_sigma,
-        "blur_sigma": degradation.blur_sigma,
-        "sharpness": float(cv2.Laplacian(y, cv2.CV_32F).var()),
-        "blockiness": blockiness(image)[0],
-        "brightness": float(y.mean() / 255.0),
-        "contrast": float(y.std() / 255.0),
-    }

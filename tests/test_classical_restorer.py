@@ -10,10 +10,11 @@ import pytest
 from PIL import Image
 from skimage import data
 
-import models.restorers.classical as classical
-from models.quality import estimate_degradation
+import models.dct as dct
+from models.dct import sliding_dct_shrink
+from models.degradation import estimate_degradation
 from models.restorers.base import Degradation
-from models.restorers.classical import ClassicalRestorer, sliding_dct_shrink
+from models.restorers.classical import ClassicalRestorer
 from models.restorers.lens import disc_kernel, lens_blur
 from models.restorers.maps import MaskedEdit, RegionMaps, build_region_maps
 
@@ -229,7 +230,7 @@ def test_sliding_dct_is_exact_at_zero_and_tiling_invariant(monkeypatch):
     assert np.abs(sliding_dct_shrink(x, 0.0, wiener_sigma=0.0) - x).max() < 1e-3
     whole = sliding_dct_shrink(x, 200.0, wiener_sigma=70.0)
     assert np.abs(whole - x).mean() > 20.0
-    monkeypatch.setattr(classical, "_TILE", 48)
+    monkeypatch.setattr(dct, "_TILE", 48)
     assert np.array_equal(sliding_dct_shrink(x, 200.0, wiener_sigma=70.0), whole)
 
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.quality import estimate_degradation
+from models.degradation import estimate_degradation
 from models.restorers.camera import cell_noise_sigma
 from models.restorers.estimator import DEFAULT_ESTIMATOR, flat_noise_level, load_estimator, run_estimator
 from models.restorers.synthetic import SyntheticDegradation, quantize

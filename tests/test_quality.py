@@ -10,15 +10,14 @@ import pytest
 from PIL import Image
 from skimage import data
 
+from models.dct import ijg_quant_table
+from models.degradation import estimate_degradation, quality_scores
 from models.quality import (
     blockiness,
     estimate_blur_sigma,
-    estimate_degradation,
     estimate_jpeg_quality,
     estimate_noise_sigma,
-    ijg_quant_table,
     jpeg_quality_from_file,
-    quality_scores,
 )
 
 CBSD68_NAMES = ["108005", "21077", "253055"]
@@ -215,7 +214,8 @@ def test_noise_survives_jpeg_compression_in_the_estimate(quality, tmp_path):
     import skimage.data
     from PIL import Image
 
-    from models.quality import estimate_degradation, jpeg_quality_from_file
+    from models.degradation import estimate_degradation
+    from models.quality import jpeg_quality_from_file
 
     rgb = skimage.data.coffee().astype(np.float32)
     rng = np.random.default_rng(1)

@@ -216,7 +216,7 @@ def test_noisy_leaves_read_as_texture_are_denoised_when_asked(shared_data):
     from assistant.imageio import LoadedImage
     from assistant.pipeline import RunOptions
     from assistant.session import Session
-    from models.quality import estimate_degradation
+    from models.degradation import estimate_degradation
 
     shot = shared_data / "cc15_realnoise" / "5dmark3_iso3200_2_real.png"
     if not shot.is_file():

@@ -32,11 +32,11 @@ import logging
 import time
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 from scipy import fft
 
-from models.quality import DCT8, YCBCR, estimate_blur_sigma, ijg_quant_table
+from models.dct import YCBCR, ijg_quant_table, sliding_dct_denoise, sliding_dct_shrink
+from models.quality import estimate_blur_sigma
 from models.restorers.base import Degradation, ProgressFn, RestoredImage, Restorer
 from models.restorers.lens import default_radius, lens_blur
 from models.restorers.maps import RegionMaps
@@ -54,7 +54,6 @@ OPPONENT = np.array(
 )
 _YCBCR_INV = np.linalg.inv(YCBCR).astype(np.float32)
 
-_HARD_THRESHOLD = 2.7  # × σ, as BM3D's first stage
 _JPEG_THRESHOLD = 0.4  # × quantization step (tuned on cbsd432 at quality 10 and 30)
 _JPEG_SKIP_ABOVE = 95  # tables are ≤ 2 here: nothing visible to remove
 #: Typical RMSE (0–255) of IJG compression at a quality, measured on cbsd432: (qualities, RMSE).
@@ -62,92 +61,6 @@ _JPEG_RMSE = ([1, 5, 10, 20, 30, 50, 75, 90, 100], [25.0, 17.8, 12.8, 9.8, 8.4, 
 _MIN_NOISE = 1.0  # σ (0–255) below which denoising is skipped
 _MIN_BLUR = 0.35  # px
 _IN_FOCUS = 1.5  # px: bokeh regions blurrier than this already have their blur
-_TILE = 512
-
-
-# --- sliding 8×8 DCT shrinkage ---------------------------------------------------------------
-
-
-def _shrink_chunk(x: np.ndarray, tau: float, freq: np.ndarray, wiener_sigma: float | None) -> np.ndarray:
-    """One tile of ``sliding_dct_shrink``; output pixels within 16 px of the edge are approximate."""
-    pad = 8
-    xp = cv2.copyMakeBorder(x, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
-
-    def fwd(img, u, v):  # coefficient (u, v) of the patch starting at each pixel
-        return cv2.sepFilter2D(
-            img, cv2.CV_32F, DCT8[v], DCT8[u], anchor=(0, 0), borderType=cv2.BORDER_REFLECT
-        )
-
-    def aggregate(coefs, weight, shrink=None):  # weighted overlap-add of the (shrunk) patches
-        acc = np.zeros_like(xp)
-        for (u, v), c in coefs.items():
-            c = c * weight if shrink is None else shrink(u, v, c) * weight
-            acc += cv2.sepFilter2D(
-                c,
-                cv2.CV_32F,
-                DCT8[v][::-1].copy(),
-                DCT8[u][::-1].copy(),
-                anchor=(7, 7),
-                borderType=cv2.BORDER_REFLECT,
-            )
-        norm = cv2.boxFilter(
-            weight, -1, (8, 8), anchor=(7, 7), normalize=False, borderType=cv2.BORDER_REFLECT
-        )
-        return acc / np.maximum(norm, 1e-12)
-
-    def hard(u, v, c):  # the DC coefficient is always kept
-        return c if not (u or v) else c * (np.abs(c) >= tau * freq[u, v])
-
-    # stage 1: hard thresholding, patches weighted by 1 / #kept coefficients
-    coefs = {(u, v): fwd(xp, u, v) for u in range(8) for v in range(8)}
-    kept = np.ones_like(xp)
-    for (u, v), c in coefs.items():
-        if u or v:
-            kept += np.abs(c) >= tau * freq[u, v]
-    basic = aggregate(coefs, 1.0 / kept, hard)
-    if wiener_sigma is None:
-        return basic[pad:-pad, pad:-pad]
-    # stage 2: empirical Wiener shrinkage of the input's coefficients, the basic estimate as pilot
-    energy = np.zeros_like(xp)
-    for (u, v), c in coefs.items():
-        b2 = fwd(basic, u, v) ** 2
-        gain = b2 / (b2 + (wiener_sigma * freq[u, v]) ** 2 + 1e-8)
-        c *= gain  # in place: the raw coefficients are not needed again
-        energy += gain * gain
-    return aggregate(coefs, 1.0 / np.maximum(energy, 1e-3))[pad:-pad, pad:-pad]
-
-
-def sliding_dct_shrink(
-    x: np.ndarray, threshold: float, freq: np.ndarray | None = None, wiener_sigma: float | None = None
-) -> np.ndarray:
-    """Shift-invariant 8×8 DCT shrinkage of one channel (all overlapping patches, averaged).
-
-    x: (H, W) float32 on the 0–255 scale. The AC coefficient (u, v) of every patch is zeroed
-    when ``|c| < threshold·freq[u, v]``; freq: (8, 8) per-frequency multipliers (ones when
-    None). wiener_sigma: optional noise σ for a second, empirical-Wiener pass. Returns (H, W)
-    float32; threshold 0 and σ 0 return the input (to float rounding). Processed in tiles with a
-    16 px apron (reflected at the image border): memory stays bounded and the result does not
-    depend on the tiling.
-    """
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    freq = np.ones((8, 8), np.float32) if freq is None else freq.astype(np.float32)
-    tau = float(threshold)
-    sigma = None if wiener_sigma is None else float(wiener_sigma)
-    h, w = x.shape
-    apron = 16
-    xp = cv2.copyMakeBorder(x, apron, apron, apron, apron, cv2.BORDER_REFLECT_101)
-    out = np.empty_like(x)
-    for y0 in range(0, h, _TILE):
-        for x0 in range(0, w, _TILE):
-            y1, x1 = min(y0 + _TILE, h), min(x0 + _TILE, w)
-            tile = _shrink_chunk(xp[y0 : y1 + 2 * apron, x0 : x1 + 2 * apron], tau, freq, sigma)
-            out[y0:y1, x0:x1] = tile[apron:-apron, apron:-apron]
-    return out
-
-
-def sliding_dct_denoise(x: np.ndarray, sigma: float, wiener: bool = True) -> np.ndarray:
-    """Denoise one (H, W) float32 channel (0–255 scale) with white Gaussian noise of ``sigma``."""
-    return sliding_dct_shrink(x, _HARD_THRESHOLD * sigma, wiener_sigma=sigma if wiener else None)
 
 
 # --- Gaussian deconvolution ------------------------------------------------------------------
