@@ -82,11 +82,11 @@ def build_models(device: str, families: tuple[str, ...] = ("instructrestore",)):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from models.restorers.diffusion.controlnet import (
+    from models.restorers.diffusion.diffbir.controlnet import DiffBIRControlNetModel
+    from models.restorers.diffusion.instructrestore.controlnet import (
         SD21_BASE_CONTROLNET_CONFIG,
         InstructRestoreControlNetModel,
     )
-    from models.restorers.diffusion.diffbir_controlnet import DiffBIRControlNetModel
 
     torch.manual_seed(0)
     builders = {
@@ -189,9 +189,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     diffusers.utils.logging.set_verbosity_error()  # random-weight builds warn about dtype casts
 
-    from models.restorers.diffusion.diffbir_pipeline import DiffBIRPipeline, make_scheduler
+    from models.restorers.diffusion.diffbir.pipeline import DiffBIRPipeline, make_scheduler
+    from models.restorers.diffusion.instructrestore.pipeline import InstructRestorePipeline
     from models.restorers.diffusion.loading import select_device, select_dtype
-    from models.restorers.diffusion.pipeline import InstructRestorePipeline
     from models.restorers.diffusion.tiling import Tiling
     from models.restorers.diffusion.tiny import SD21_SCHEDULER_CONFIG, tiny_tokenizer
 

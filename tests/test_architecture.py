@@ -42,8 +42,8 @@ LONG_PENDING: frozenset[str] = frozenset(
         "assistant/ui.py",
         "parsers/vocabulary.py",
         "models/restorers/diffusion/loading.py",
-        "models/restorers/diffusion/pipeline.py",
-        "models/restorers/diffusion/swinir.py",
+        "models/restorers/diffusion/instructrestore/pipeline.py",
+        "models/restorers/diffusion/diffbir/swinir.py",
         "benchmarks/restoration_quality.py",
     }
 )

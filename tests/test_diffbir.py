@@ -17,8 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from models.restorers.diffusion.controlnet import CheckpointMismatchError  # noqa: E402
-from models.restorers.diffusion.diffbir_controlnet import (  # noqa: E402
+from models.restorers.diffusion.diffbir.controlnet import (  # noqa: E402
     DIFFBIR_CONTROLNET_CONFIG,
     DiffBIRControlNetModel,
     convert_ldm_state_dict,
@@ -29,6 +28,7 @@ from models.restorers.diffusion.diffbir_controlnet import (  # noqa: E402
     map_key,
     to_ldm_state_dict,
 )
+from models.restorers.diffusion.instructrestore.controlnet import CheckpointMismatchError  # noqa: E402
 from models.restorers.diffusion.tiling import (  # noqa: E402
     Tiling,
     choose_tiling,
@@ -164,7 +164,7 @@ def test_tiny_checkpoint_round_trips_through_ldm_names_and_the_cache(tiny, tmp_p
     assert is_converted_folder(converted)
 
     # Second load reads the cached safetensors: conversion does not run again.
-    import models.restorers.diffusion.diffbir_controlnet as mod
+    import models.restorers.diffusion.diffbir.controlnet as mod
 
     monkeypatch.setattr(mod, "convert_ldm_state_dict", lambda *a, **k: pytest.fail("converted twice"))
     again = load_diffbir_controlnet(folder / "v2.pth", cache_root=cache)
@@ -233,7 +233,7 @@ def test_automatic_tiling_follows_size_and_memory():
 
 @pytest.fixture(scope="module")
 def pipe(tiny):
-    from models.restorers.diffusion.diffbir_pipeline import DiffBIRPipeline, make_scheduler
+    from models.restorers.diffusion.diffbir.pipeline import DiffBIRPipeline, make_scheduler
 
     p = DiffBIRPipeline(
         vae=tiny["vae"], text_encoder=tiny["text_encoder"], tokenizer=tiny["tokenizer"], unet=tiny["unet"],
@@ -333,7 +333,7 @@ def test_vae_tiling_is_switched_on_for_the_call_only(pipe):
 def test_instructrestore_pipeline_tiles_the_hint_the_map_and_the_decoder_mask(tiny):
     from diffusers import UniPCMultistepScheduler
 
-    from models.restorers.diffusion.pipeline import InstructRestorePipeline
+    from models.restorers.diffusion.instructrestore.pipeline import InstructRestorePipeline
     from models.restorers.diffusion.tiny import SD21_SCHEDULER_CONFIG, tiny_components
 
     parts = tiny_components()
@@ -352,7 +352,7 @@ def test_instructrestore_pipeline_tiles_the_hint_the_map_and_the_decoder_mask(ti
 
 
 def test_step_callback_reports_progress_and_can_cancel(pipe):
-    from models.restorers.diffusion.pipeline import Cancelled
+    from models.restorers.diffusion.instructrestore.pipeline import Cancelled
 
     seen = []
 
@@ -400,8 +400,8 @@ def diffbir_weights(tmp_path, monkeypatch):
 def test_status_and_loader_choose_diffbir_when_it_is_the_installed_family(diffbir_weights):
     from models.restorers.base import Degradation
     from models.restorers.diffusion import diffusion_status, load_diffusion_restorer
-    from models.restorers.diffusion.diffbir_restorer import DiffBIRRestorer
-    from models.restorers.diffusion.restorer import DiffusionSettings
+    from models.restorers.diffusion.diffbir.restorer import DiffBIRRestorer
+    from models.restorers.diffusion.instructrestore.restorer import DiffusionSettings
     from models.restorers.maps import RegionMaps
 
     ready, why = diffusion_status()
@@ -422,7 +422,7 @@ def test_status_and_loader_choose_diffbir_when_it_is_the_installed_family(diffbi
 def test_diffbir_refuses_the_mask_decoder_source_clearly(diffbir_weights):
     from models.restorers.base import Degradation
     from models.restorers.diffusion import load_diffusion_restorer
-    from models.restorers.diffusion.restorer import DiffusionSettings
+    from models.restorers.diffusion.instructrestore.restorer import DiffusionSettings
     from models.restorers.maps import RegionMaps
 
     settings = DiffusionSettings(steps=1, mask_source="decoder")
@@ -486,8 +486,8 @@ def test_config_default_matches_the_manifest_geometry():
 def test_swinir_cleaner_is_used_once_downloaded(diffbir_weights):
     from models.restorers.base import Degradation
     from models.restorers.diffusion import diffusion_status, load_diffusion_restorer
-    from models.restorers.diffusion.restorer import DiffusionSettings
-    from models.restorers.diffusion.swinir import SwinIR
+    from models.restorers.diffusion.diffbir.swinir import SwinIR
+    from models.restorers.diffusion.instructrestore.restorer import DiffusionSettings
     from models.restorers.maps import RegionMaps
 
     torch.manual_seed(0)

@@ -18,7 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from models.restorers.diffusion.controlnet import (  # noqa: E402
+from models.restorers.diffusion.instructrestore.controlnet import (  # noqa: E402
     SD21_BASE_CONTROLNET_CONFIG,
     CheckpointMismatchError,
     InstructRestoreControlNetModel,

@@ -19,14 +19,14 @@ pytest.importorskip("diffusers")
 
 import torch.nn.functional as F  # noqa: E402, N812
 
-from models.restorers.diffusion.controlnet import CheckpointMismatchError  # noqa: E402
-from models.restorers.diffusion.pipeline import (  # noqa: E402
+from models.restorers.diffusion.instructrestore.controlnet import CheckpointMismatchError  # noqa: E402
+from models.restorers.diffusion.instructrestore.pipeline import (  # noqa: E402
     Cancelled,
     InstructRestorePipeline,
     pad_to_multiple,
     resize_map,
 )
-from models.restorers.diffusion.restorer import DiffusionRestorer, DiffusionSettings  # noqa: E402
+from models.restorers.diffusion.instructrestore.restorer import DiffusionRestorer, DiffusionSettings  # noqa: E402
 from models.restorers.diffusion.tiny import save_tiny_checkpoints, tiny_components  # noqa: E402
 from models.restorers.maps import MaskedEdit, RegionMaps, build_region_maps  # noqa: E402
 from parsers.plan import Edit, EditPlan  # noqa: E402
@@ -324,7 +324,7 @@ def test_callback_cancels_and_estimate_is_logged(pipe, image, caplog):
         return False
 
     with (
-        caplog.at_level(logging.INFO, logger="models.restorers.diffusion.pipeline"),
+        caplog.at_level(logging.INFO, logger="models.restorers.diffusion.instructrestore.pipeline"),
         pytest.raises(Cancelled),
     ):
         pipe(image, fidelity=np.ones((H, W), np.float32), num_inference_steps=5, callback_on_step_end=stop)
@@ -418,7 +418,7 @@ def test_tiny_checkpoint_with_a_missing_key_is_refused(tmp_path):
 
 def test_decoder_grounder(pipe, image):
     from models.grounding.base import GroundingError, RegionPrompt
-    from models.restorers.diffusion.grounder import DecoderGrounder
+    from models.restorers.diffusion.instructrestore.grounder import DecoderGrounder
 
     grounder = DecoderGrounder(pipe)
     grounder.set_image(image)
@@ -433,7 +433,7 @@ def test_decoder_grounder(pipe, image):
 def test_tiny_checkpoint_as_a_pth_file_loads(tmp_path):
     from safetensors.torch import load_file
 
-    from models.restorers.diffusion.controlnet import load_instructrestore_controlnet
+    from models.restorers.diffusion.instructrestore.controlnet import load_instructrestore_controlnet
 
     ckpt = save_tiny_checkpoints(tmp_path)
     weights = ckpt.controlnet / "diffusion_pytorch_model.safetensors"

@@ -1,9 +1,10 @@
-"""The region-modulated diffusion restorer: InstructRestore's ControlNet on SD-2.1-base.
+"""The region-modulated diffusion restorers: one package per checkpoint family over a shared core.
 
-Modules: ``pipeline`` (the DiffusionPipeline), ``controlnet`` (ControlNet + mask decoder and its
-checked loader), ``mask_decoder``, ``colorfix`` (AdaIN / wavelet), ``loading`` (finding weights,
-devices; the README's model-setup text is its docstring), ``restorer`` (the ``Restorer``),
-``grounder`` (the mask decoder as a ``Grounder``) and ``tiny`` (random tiny checkpoints for tests).
+- ``instructrestore/``: InstructRestore's ControlNet + learned mask decoder on SD-2.1-base.
+- ``diffbir/``: DiffBIR v2, a stage-1 cleaner then IRControlNet on SD-2.1-base.
+- The shared core: ``loading`` (finding each family's weights, choosing the family, devices; the
+  README's model-setup text is its docstring), ``tiling`` (latent tiles, tiled VAE), ``colorfix``
+  (AdaIN / wavelet) and ``tiny`` (random tiny checkpoints of both families for tests).
 
 Importing this package imports neither torch nor diffusers: ``diffusion_status()`` only reads
 files; ``load_diffusion_restorer()`` does the heavy imports.

@@ -47,7 +47,7 @@ and does not redistribute either.
    ``~/.cache/restora/weights/diffbir-v2/`` and SD-2.1-base as in step 1, with progress bars and
    resume. Elsewhere on disk: ``RESTORA_DIFFBIR=/path/to/folder``. The LDM-named ControlNet is
    converted to diffusers names on first use and cached as safetensors under
-   ``<weights dir>/converted/`` (``diffbir_controlnet``). Without the SwinIR file, Restora's own
+   ``<weights dir>/converted/`` (``diffbir.controlnet``). Without the SwinIR file, Restora's own
    offline restorer is the stage-1 cleaner.
 
 **Which family runs.** ``restora run --backend full`` uses InstructRestore when its ControlNet is
@@ -79,10 +79,10 @@ from models.weights import WeightsError, hub_cache_dir
 if TYPE_CHECKING:
     import torch
 
-    from models.restorers.diffusion.diffbir_pipeline import DiffBIRPipeline
-    from models.restorers.diffusion.diffbir_restorer import DiffBIRRestorer
-    from models.restorers.diffusion.pipeline import InstructRestorePipeline
-    from models.restorers.diffusion.restorer import DiffusionRestorer, DiffusionSettings
+    from models.restorers.diffusion.diffbir.pipeline import DiffBIRPipeline
+    from models.restorers.diffusion.diffbir.restorer import DiffBIRRestorer
+    from models.restorers.diffusion.instructrestore.pipeline import InstructRestorePipeline
+    from models.restorers.diffusion.instructrestore.restorer import DiffusionRestorer, DiffusionSettings
 
 logger = logging.getLogger(__name__)
 
@@ -414,8 +414,8 @@ def load_pipeline(
     parts = _load_base(base, torch_dtype)
     from diffusers import UniPCMultistepScheduler
 
-    from models.restorers.diffusion.controlnet import load_instructrestore_controlnet
-    from models.restorers.diffusion.pipeline import InstructRestorePipeline
+    from models.restorers.diffusion.instructrestore.controlnet import load_instructrestore_controlnet
+    from models.restorers.diffusion.instructrestore.pipeline import InstructRestorePipeline
 
     scheduler = UniPCMultistepScheduler.from_config(parts.pop("scheduler_config"))
     cn = load_instructrestore_controlnet(cn_path, dtype=torch_dtype)
@@ -439,8 +439,8 @@ def load_diffbir_pipeline(
     if problems := diffbir_problems(diffbir):
         raise WeightsError("DiffBIR v2: " + "; ".join(problems))
     parts = _load_base(base, torch_dtype)
-    from models.restorers.diffusion.diffbir_controlnet import load_diffbir_controlnet
-    from models.restorers.diffusion.diffbir_pipeline import DiffBIRPipeline, make_scheduler
+    from models.restorers.diffusion.diffbir.controlnet import load_diffbir_controlnet
+    from models.restorers.diffusion.diffbir.pipeline import DiffBIRPipeline, make_scheduler
 
     scheduler = make_scheduler("spaced", parts.pop("scheduler_config"))
     cn = load_diffbir_controlnet(diffbir_files(diffbir)[0], dtype=torch_dtype)
@@ -465,7 +465,7 @@ def load_diffusion_restorer(
     The pipeline is loaded once per process for the same weights, device and dtype (the UI's
     later turns and a batch's later images reuse it); the settings are per call.
     """
-    from models.restorers.diffusion.restorer import DiffusionRestorer, DiffusionSettings
+    from models.restorers.diffusion.instructrestore.restorer import DiffusionRestorer, DiffusionSettings
 
     settings = settings or DiffusionSettings()
     chosen, problems = choose_family(family, controlnet, diffbir)
@@ -475,7 +475,7 @@ def load_diffusion_restorer(
         )
     base_dir = str(resolve_base(base))
     if chosen == "diffbir-v2":
-        from models.restorers.diffusion.diffbir_restorer import DiffBIRRestorer
+        from models.restorers.diffusion.diffbir.restorer import DiffBIRRestorer
 
         pipe = _cached_pipeline("diffbir-v2", base_dir, str(resolve_diffbir(diffbir)), device, dtype, offload)
         return DiffBIRRestorer(pipe, settings, swinir=diffbir_files(diffbir)[1])

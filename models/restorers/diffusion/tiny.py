@@ -103,7 +103,7 @@ def tiny_components(seed: int = 0) -> dict[str, Any]:
     from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel, UniPCMultistepScheduler
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from models.restorers.diffusion.controlnet import InstructRestoreControlNetModel
+    from models.restorers.diffusion.instructrestore.controlnet import InstructRestoreControlNetModel
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(**_TINY_UNET)
@@ -183,7 +183,7 @@ def save_tiny_checkpoints(folder: str | Path, seed: int = 0) -> TinyCheckpoints:
     These are the folder names the loader looks for, so ``RESTORA_WEIGHTS_DIR=folder`` makes
     ``diffusion_status()`` ready and ``restora run --backend full`` use the tiny models.
     """
-    from models.restorers.diffusion.controlnet import save_instructrestore_controlnet
+    from models.restorers.diffusion.instructrestore.controlnet import save_instructrestore_controlnet
     from models.restorers.diffusion.loading import CONTROLNET_DIRNAME
 
     parts = tiny_components(seed)
@@ -197,7 +197,7 @@ def tiny_diffbir_controlnet(unet: torch.nn.Module, seed: int = 0) -> torch.nn.Mo
     DiffBIR initialises it, with randomised zero-convs."""
     from diffusers import ControlNetModel
 
-    from models.restorers.diffusion.diffbir_controlnet import DiffBIRControlNetModel
+    from models.restorers.diffusion.diffbir.controlnet import DiffBIRControlNetModel
 
     stock = ControlNetModel.from_unet(unet)
     config = {k: v for k, v in stock.config.items() if not k.startswith("_")}
@@ -220,7 +220,7 @@ def save_tiny_diffbir(folder: str | Path, seed: int = 0) -> TinyCheckpoints:
     DiffBIR's training script saves it) with a ``config.json`` beside it describing the tiny
     geometry, so the real conversion path runs.
     """
-    from models.restorers.diffusion.diffbir_controlnet import to_ldm_state_dict
+    from models.restorers.diffusion.diffbir.controlnet import to_ldm_state_dict
     from models.restorers.diffusion.loading import DIFFBIR_CONTROLNET_FILE, DIFFBIR_DIRNAME
 
     parts = tiny_components(seed)

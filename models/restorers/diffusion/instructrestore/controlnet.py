@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from diffusers import ControlNetModel
 
-from models.restorers.diffusion.mask_decoder import (
+from models.restorers.diffusion.instructrestore.mask_decoder import (
     RELEASED_REDUCED_CHANNELS,
     MaskDecoder,
     capture_decoder_features,

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from models.restorers.base import Degradation, ProgressFn, RestoredImage, Restorer
-from models.restorers.diffusion.restorer import DiffusionSettings
+from models.restorers.diffusion.instructrestore.restorer import DiffusionSettings
 from models.restorers.maps import RegionMaps
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class DiffBIRRestorer(Restorer):
 
     def cleaner(self):
         if self._cleaner is None:
-            from models.restorers.diffusion.cleaners import load_cleaner
+            from models.restorers.diffusion.diffbir.cleaners import load_cleaner
 
             device = str(self.pipeline._execution_device)
             self._cleaner = load_cleaner(self.settings.cleaner, self.swinir, device, self.pipeline.unet.dtype)
@@ -59,7 +59,7 @@ class DiffBIRRestorer(Restorer):
 
     def recipe(self) -> tuple[int, float, str]:
         """(steps, guidance, sampler) after filling the family defaults."""
-        from models.restorers.diffusion.diffbir_pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS
+        from models.restorers.diffusion.diffbir.pipeline import DEFAULT_GUIDANCE, DEFAULT_STEPS
 
         s = self.settings
         steps = s.steps if s.steps is not None else DEFAULT_STEPS
@@ -80,7 +80,7 @@ class DiffBIRRestorer(Restorer):
         """Clean ``image`` ((H, W, 3) float32 RGB in [0, 1]), then run DiffBIR following ``maps``."""
         import torch
 
-        from models.restorers.diffusion.diffbir_pipeline import make_scheduler
+        from models.restorers.diffusion.diffbir.pipeline import make_scheduler
         from models.restorers.diffusion.tiling import Tiling
 
         if maps.shape != image.shape[:2]:

@@ -101,7 +101,7 @@ class DiffusionRestorer(Restorer):
 
     def grounder(self, seed: int = 0):
         """The learned mask decoder as a ``Grounder`` sharing this restorer's models."""
-        from models.restorers.diffusion.grounder import DecoderGrounder
+        from models.restorers.diffusion.instructrestore.grounder import DecoderGrounder
 
         return DecoderGrounder(self.pipeline, seed=seed)
 

@@ -41,8 +41,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from models.restorers.diffusion.colorfix import COLOR_FIXES, apply_color_fix
-from models.restorers.diffusion.diffbir_controlnet import LATENT_SCALE, DiffBIRControlNetModel
-from models.restorers.diffusion.pipeline import (
+from models.restorers.diffusion.diffbir.controlnet import LATENT_SCALE, DiffBIRControlNetModel
+from models.restorers.diffusion.instructrestore.pipeline import (
     StepCallback,
     call_step_callback,
     check_fit,

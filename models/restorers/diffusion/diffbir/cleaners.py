@@ -59,7 +59,7 @@ class SwinIRStage:
     def __init__(self, path: Path, device: str = "cpu", dtype=None) -> None:
         import torch
 
-        from models.restorers.diffusion.swinir import SwinIRCleaner, load_swinir
+        from models.restorers.diffusion.diffbir.swinir import SwinIRCleaner, load_swinir
 
         self.cleaner = SwinIRCleaner(load_swinir(path, dtype=dtype or torch.float32, device=device))
 

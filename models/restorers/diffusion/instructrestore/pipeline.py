@@ -42,7 +42,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from models.restorers.diffusion.colorfix import COLOR_FIXES, apply_color_fix
-from models.restorers.diffusion.controlnet import InstructRestoreControlNetModel
+from models.restorers.diffusion.instructrestore.controlnet import InstructRestoreControlNetModel
 from models.restorers.diffusion.tiling import TilePlan, Tiling, blend_windows, choose_tiling, vae_tiling
 
 logger = logging.getLogger(__name__)
