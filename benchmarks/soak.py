@@ -103,7 +103,7 @@ def make_inputs(folder: Path) -> list[tuple[str, str, str, str, str | None]]:
         ("empty message", f + "/small.png", "   ", OFFLINE, "Give an instruction"),
         ("eps", f + "/upload.eps", "denoise", OFFLINE, "PostScript/EPS file"),
         ("truncated png", f + "/cut.png", "denoise", OFFLINE, "truncated"),
-        ("2,001 characters", f + "/small.png", "denoise " + "x" * 1993, OFFLINE, "2,000"),
+        ("2,001 characters", f + "/small.png", "denoise " + "x" * 1993, OFFLINE, "too long"),
         ("nan strength", f + "/small.png", "denoise the whole photo with nan", OFFLINE,
          "could not read the strength"),
         ("junk 1e308 seed", f + "/small.png", "denoise", '{"seed": 1e308}', "Bad options"),

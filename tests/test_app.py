@@ -319,3 +319,14 @@ def test_a_browser_session_keeps_at_most_server_max_versions(monkeypatch):
     assert len(view.state.session.versions) == len(view.versions) == 3
     kept = {id(v.image) for v in view.state.session.versions}
     assert all(id(image) in kept for image, _ in view.state.files.values())
+
+
+def test_every_turn_hands_the_freed_heap_back(monkeypatch):
+    """After each turn the server calls malloc_trim (glibc), so RSS does not step up per thread."""
+    ui._release_freed_memory()  # the real call: harmless here, a no-op without glibc
+    calls = []
+    monkeypatch.setattr(ui, "_release_freed_memory", lambda: calls.append(1))
+    ui.api_restore(CAT, "denoise the whole photo", '{"backend": "offline"}')
+    view = ui.upload(None, CAT, "offline")
+    ui.send(view.state, "denoise the whole photo", OFFLINE)
+    assert calls == [1, 1]
