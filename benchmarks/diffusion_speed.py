@@ -82,11 +82,9 @@ def build_models(device: str, families: tuple[str, ...] = ("instructrestore",)):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
+    from models.restorers.diffusion.checkpoints import SD21_BASE_CONTROLNET_CONFIG
     from models.restorers.diffusion.diffbir.controlnet import DiffBIRControlNetModel
-    from models.restorers.diffusion.instructrestore.controlnet import (
-        SD21_BASE_CONTROLNET_CONFIG,
-        InstructRestoreControlNetModel,
-    )
+    from models.restorers.diffusion.instructrestore.controlnet import InstructRestoreControlNetModel
 
     torch.manual_seed(0)
     builders = {

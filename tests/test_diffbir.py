@@ -17,6 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
+from models.restorers.diffusion.checkpoints import CheckpointMismatchError  # noqa: E402
 from models.restorers.diffusion.diffbir.controlnet import (  # noqa: E402
     DIFFBIR_CONTROLNET_CONFIG,
     DiffBIRControlNetModel,
@@ -28,7 +29,6 @@ from models.restorers.diffusion.diffbir.controlnet import (  # noqa: E402
     map_key,
     to_ldm_state_dict,
 )
-from models.restorers.diffusion.instructrestore.controlnet import CheckpointMismatchError  # noqa: E402
 from models.restorers.diffusion.tiling import (  # noqa: E402
     Tiling,
     choose_tiling,
@@ -352,7 +352,7 @@ def test_instructrestore_pipeline_tiles_the_hint_the_map_and_the_decoder_mask(ti
 
 
 def test_step_callback_reports_progress_and_can_cancel(pipe):
-    from models.restorers.diffusion.instructrestore.pipeline import Cancelled
+    from models.restorers.diffusion.steps import Cancelled
 
     seen = []
 
@@ -401,7 +401,7 @@ def test_status_and_loader_choose_diffbir_when_it_is_the_installed_family(diffbi
     from models.restorers.base import Degradation
     from models.restorers.diffusion import diffusion_status, load_diffusion_restorer
     from models.restorers.diffusion.diffbir.restorer import DiffBIRRestorer
-    from models.restorers.diffusion.instructrestore.restorer import DiffusionSettings
+    from models.restorers.diffusion.settings import DiffusionSettings
     from models.restorers.maps import RegionMaps
 
     ready, why = diffusion_status()
@@ -422,7 +422,7 @@ def test_status_and_loader_choose_diffbir_when_it_is_the_installed_family(diffbi
 def test_diffbir_refuses_the_mask_decoder_source_clearly(diffbir_weights):
     from models.restorers.base import Degradation
     from models.restorers.diffusion import load_diffusion_restorer
-    from models.restorers.diffusion.instructrestore.restorer import DiffusionSettings
+    from models.restorers.diffusion.settings import DiffusionSettings
     from models.restorers.maps import RegionMaps
 
     settings = DiffusionSettings(steps=1, mask_source="decoder")
@@ -487,7 +487,7 @@ def test_swinir_cleaner_is_used_once_downloaded(diffbir_weights):
     from models.restorers.base import Degradation
     from models.restorers.diffusion import diffusion_status, load_diffusion_restorer
     from models.restorers.diffusion.diffbir.swinir import SwinIR
-    from models.restorers.diffusion.instructrestore.restorer import DiffusionSettings
+    from models.restorers.diffusion.settings import DiffusionSettings
     from models.restorers.maps import RegionMaps
 
     torch.manual_seed(0)

@@ -18,9 +18,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
+from models.restorers.diffusion.checkpoints import SD21_BASE_CONTROLNET_CONFIG, CheckpointMismatchError  # noqa: E402
 from models.restorers.diffusion.instructrestore.controlnet import (  # noqa: E402
-    SD21_BASE_CONTROLNET_CONFIG,
-    CheckpointMismatchError,
     InstructRestoreControlNetModel,
     check_checkpoint,
     expected_shapes,

@@ -19,14 +19,11 @@ pytest.importorskip("diffusers")
 
 import torch.nn.functional as F  # noqa: E402, N812
 
-from models.restorers.diffusion.instructrestore.controlnet import CheckpointMismatchError  # noqa: E402
-from models.restorers.diffusion.instructrestore.pipeline import (  # noqa: E402
-    Cancelled,
-    InstructRestorePipeline,
-    pad_to_multiple,
-    resize_map,
-)
-from models.restorers.diffusion.instructrestore.restorer import DiffusionRestorer, DiffusionSettings  # noqa: E402
+from models.restorers.diffusion.checkpoints import CheckpointMismatchError  # noqa: E402
+from models.restorers.diffusion.instructrestore.pipeline import InstructRestorePipeline  # noqa: E402
+from models.restorers.diffusion.instructrestore.restorer import DiffusionRestorer  # noqa: E402
+from models.restorers.diffusion.settings import DiffusionSettings  # noqa: E402
+from models.restorers.diffusion.steps import Cancelled, pad_to_multiple, resize_map  # noqa: E402
 from models.restorers.diffusion.tiny import save_tiny_checkpoints, tiny_components  # noqa: E402
 from models.restorers.maps import MaskedEdit, RegionMaps, build_region_maps  # noqa: E402
 from parsers.plan import Edit, EditPlan  # noqa: E402
@@ -324,7 +321,7 @@ def test_callback_cancels_and_estimate_is_logged(pipe, image, caplog):
         return False
 
     with (
-        caplog.at_level(logging.INFO, logger="models.restorers.diffusion.instructrestore.pipeline"),
+        caplog.at_level(logging.INFO, logger="models.restorers.diffusion.steps"),
         pytest.raises(Cancelled),
     ):
         pipe(image, fidelity=np.ones((H, W), np.float32), num_inference_steps=5, callback_on_step_end=stop)

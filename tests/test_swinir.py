@@ -293,7 +293,7 @@ def _mutations():
 
 @pytest.mark.parametrize("mutate", _mutations(), ids=["missing", "unexpected", "misshaped"])
 def test_load_refuses_mismatches(tiny_model, tmp_path, mutate):
-    from models.restorers.diffusion.instructrestore.controlnet import CheckpointMismatchError
+    from models.restorers.diffusion.checkpoints import CheckpointMismatchError
 
     state = {k: v.clone() for k, v in tiny_model.state_dict().items()}
     key, kind = mutate(state)
@@ -305,7 +305,7 @@ def test_load_refuses_mismatches(tiny_model, tmp_path, mutate):
 
 
 def test_load_hints_at_what_the_file_is(tiny_model, tmp_path):
-    from models.restorers.diffusion.instructrestore.controlnet import CheckpointMismatchError
+    from models.restorers.diffusion.checkpoints import CheckpointMismatchError
 
     controlnet = {"input_blocks.0.0.weight": torch.zeros(4, 8, 3, 3), "zero_convs.0.0.weight": torch.zeros(4)}
     with pytest.raises(CheckpointMismatchError, match="ControlNet, the stage-2 model"):

@@ -37,7 +37,7 @@ def load_restorer(
         return ClassicalRestorer()
     if backend == "full":
         from models.restorers.diffusion import load_diffusion_restorer
-        from models.restorers.diffusion.instructrestore.restorer import DiffusionSettings
+        from models.restorers.diffusion.settings import DiffusionSettings
 
         settings = DiffusionSettings(
             steps=steps, guidance=guidance, seed=seed, mask_source=mask_source, tile=tile, cleaner=cleaner

@@ -3,8 +3,10 @@
 - ``instructrestore/``: InstructRestore's ControlNet + learned mask decoder on SD-2.1-base.
 - ``diffbir/``: DiffBIR v2, a stage-1 cleaner then IRControlNet on SD-2.1-base.
 - The shared core: ``loading`` (finding each family's weights, choosing the family, devices; the
-  README's model-setup text is its docstring), ``tiling`` (latent tiles, tiled VAE), ``colorfix``
-  (AdaIN / wavelet) and ``tiny`` (random tiny checkpoints of both families for tests).
+  README's model-setup text is its docstring), ``settings`` (``DiffusionSettings``), ``steps``
+  (input checks, residual modulation, step callbacks around the denoising loop), ``checkpoints``
+  (checked state-dict loading), ``tiling`` (latent tiles, tiled VAE), ``colorfix`` (AdaIN /
+  wavelet) and ``tiny`` (random tiny checkpoints of both families for tests).
 
 Importing this package imports neither torch nor diffusers: ``diffusion_status()`` only reads
 files; ``load_diffusion_restorer()`` does the heavy imports.

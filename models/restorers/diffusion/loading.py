@@ -82,7 +82,8 @@ if TYPE_CHECKING:
     from models.restorers.diffusion.diffbir.pipeline import DiffBIRPipeline
     from models.restorers.diffusion.diffbir.restorer import DiffBIRRestorer
     from models.restorers.diffusion.instructrestore.pipeline import InstructRestorePipeline
-    from models.restorers.diffusion.instructrestore.restorer import DiffusionRestorer, DiffusionSettings
+    from models.restorers.diffusion.instructrestore.restorer import DiffusionRestorer
+    from models.restorers.diffusion.settings import DiffusionSettings
 
 logger = logging.getLogger(__name__)
 
@@ -465,7 +466,8 @@ def load_diffusion_restorer(
     The pipeline is loaded once per process for the same weights, device and dtype (the UI's
     later turns and a batch's later images reuse it); the settings are per call.
     """
-    from models.restorers.diffusion.instructrestore.restorer import DiffusionRestorer, DiffusionSettings
+    from models.restorers.diffusion.instructrestore.restorer import DiffusionRestorer
+    from models.restorers.diffusion.settings import DiffusionSettings
 
     settings = settings or DiffusionSettings()
     chosen, problems = choose_family(family, controlnet, diffbir)

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from diffusers import ControlNetModel
 
-from models.restorers.diffusion.instructrestore.controlnet import (
+from models.restorers.diffusion.checkpoints import (
     SD21_BASE_CONTROLNET_CONFIG,
     CheckpointMismatchError,
     compare_shapes,

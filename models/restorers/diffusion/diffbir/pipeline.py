@@ -42,7 +42,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from models.restorers.diffusion.colorfix import COLOR_FIXES, apply_color_fix
 from models.restorers.diffusion.diffbir.controlnet import LATENT_SCALE, DiffBIRControlNetModel
-from models.restorers.diffusion.instructrestore.pipeline import (
+from models.restorers.diffusion.steps import (
     StepCallback,
     call_step_callback,
     check_fit,

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from models.restorers.base import Degradation, ProgressFn, RestoredImage, Restorer
-from models.restorers.diffusion.instructrestore.restorer import DiffusionSettings
+from models.restorers.diffusion.settings import DiffusionSettings
 from models.restorers.maps import RegionMaps
 
 logger = logging.getLogger(__name__)

@@ -525,7 +525,7 @@ def load_swinir(
         model = SwinIR(config)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in state.items()}
-    from models.restorers.diffusion.instructrestore.controlnet import CheckpointMismatchError, compare_shapes
+    from models.restorers.diffusion.checkpoints import CheckpointMismatchError, compare_shapes
 
     missing, unexpected, misshaped = compare_shapes(found, expected)
     if missing or unexpected or misshaped:

@@ -13,13 +13,18 @@ Weights are read from safetensors, or from ``.bin``/``.pth`` with ``torch.load(w
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from diffusers import ControlNetModel
 
+from models.restorers.diffusion.checkpoints import (
+    SD21_BASE_CONTROLNET_CONFIG,
+    CheckpointMismatchError,
+    compare_shapes,
+)
 from models.restorers.diffusion.instructrestore.mask_decoder import (
     RELEASED_REDUCED_CHANNELS,
     MaskDecoder,
@@ -27,85 +32,11 @@ from models.restorers.diffusion.instructrestore.mask_decoder import (
     decoder_in_channels,
 )
 
-#: ``ControlNetModel.from_unet(<SD-2.1-base UNet>)``'s config (diffusers 0.42), i.e. the released
-#: InstructRestore config without ``mask_decoder_type`` and the ``_``-prefixed bookkeeping keys.
-SD21_BASE_CONTROLNET_CONFIG: dict[str, Any] = {
-    "act_fn": "silu",
-    "addition_embed_type": None,
-    "addition_embed_type_num_heads": 64,
-    "addition_time_embed_dim": None,
-    "attention_head_dim": [5, 10, 20, 20],
-    "block_out_channels": [320, 640, 1280, 1280],
-    "class_embed_type": None,
-    "conditioning_channels": 3,
-    "conditioning_embedding_out_channels": [16, 32, 96, 256],
-    "controlnet_conditioning_channel_order": "rgb",
-    "cross_attention_dim": 1024,
-    "down_block_types": [
-        "CrossAttnDownBlock2D",
-        "CrossAttnDownBlock2D",
-        "CrossAttnDownBlock2D",
-        "DownBlock2D",
-    ],
-    "downsample_padding": 1,
-    "encoder_hid_dim": None,
-    "encoder_hid_dim_type": None,
-    "flip_sin_to_cos": True,
-    "freq_shift": 0,
-    "global_pool_conditions": False,
-    "in_channels": 4,
-    "layers_per_block": 2,
-    "mid_block_scale_factor": 1,
-    "mid_block_type": "UNetMidBlock2DCrossAttn",
-    "norm_eps": 1e-05,
-    "norm_num_groups": 32,
-    "num_attention_heads": None,
-    "num_class_embeds": None,
-    "only_cross_attention": False,
-    "projection_class_embeddings_input_dim": None,
-    "resnet_time_scale_shift": "default",
-    "transformer_layers_per_block": 1,
-    "upcast_attention": False,
-    "use_linear_projection": True,
-}
-
 #: Config entries that are ours, not ``ControlNetModel``'s. ``mask_decoder_channels`` is only
 #: written for test-sized models; absent means the released 512.
 _DECODER_CONFIG_KEYS = ("mask_decoder_type", "mask_decoder_channels")
 WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt")
-_LISTED = 12  # how many keys of each kind an error message names
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint's tensors do not match the architecture. The message names the keys."""
-
-    def __init__(
-        self,
-        source: str,
-        missing: list[str],
-        unexpected: list[str],
-        misshaped: list[str],
-        kind: str = "an InstructRestore ControlNet",
-        hints: Sequence[str] = (),
-    ):
-        self.missing, self.unexpected, self.misshaped = missing, unexpected, misshaped
-        lines = [f"{source} is not {kind} checkpoint for this architecture:"]
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("misshaped", misshaped)):
-            if items:
-                shown = ", ".join(items[:_LISTED]) + (
-                    f", … ({len(items) - _LISTED} more)" if len(items) > _LISTED else ""
-                )
-                lines.append(f"  {len(items)} {label} key(s): {shown}")
-        if missing and all(k.startswith("mask_decoder.") for k in missing) and len(missing) == 20:
-            lines.append("  (all 20 mask_decoder.* tensors are missing: this looks like a stock ControlNet)")
-        prefixes = {k.split(".", 1)[0] + "." for k in unexpected}
-        if len(prefixes) == 1 and {k.split(".", 1)[-1] for k in unexpected} & set(missing):
-            lines.append(
-                f"  (the keys carry an extra {prefixes.pop()!r} prefix: a training wrapper's state dict?)"
-            )
-        lines += [f"  ({hint})" for hint in hints]
-        super().__init__("\n".join(lines))
 
 
 class InstructRestoreControlNetModel(ControlNetModel):
@@ -163,20 +94,6 @@ def expected_shapes(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):
         model = InstructRestoreControlNetModel.from_architecture(config)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
-
-
-def compare_shapes(
-    found: Mapping[str, Sequence[int]], expected: Mapping[str, Sequence[int]]
-) -> tuple[list[str], list[str], list[str]]:
-    """(missing, unexpected, misshaped) keys of ``found`` against ``expected``, sorted."""
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    misshaped = [
-        f"{k} (file {list(found[k])}, expected {list(expected[k])})"
-        for k in sorted(set(found) & set(expected))
-        if tuple(found[k]) != tuple(expected[k])
-    ]
-    return missing, unexpected, misshaped
 
 
 def resolve_checkpoint(path: str | Path) -> tuple[Path, dict[str, Any]]:
