@@ -43,7 +43,6 @@ LONG_PENDING: frozenset[str] = frozenset(
         "parsers/vocabulary.py",
         "models/restorers/diffusion/loading.py",
         "models/restorers/diffusion/instructrestore/pipeline.py",
-        "models/restorers/diffusion/diffbir/swinir.py",
         "benchmarks/restoration_quality.py",
     }
 )

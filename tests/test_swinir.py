@@ -25,12 +25,11 @@ from models.restorers.diffusion.diffbir.swinir import (  # noqa: E402
     MASK_VALUE,
     SwinBlock,
     SwinIR,
-    SwinIRCleaner,
     SwinIRConfig,
-    load_swinir,
     relative_position_index,
     shifted_window_mask,
 )
+from models.restorers.diffusion.diffbir.swinir_cleaner import SwinIRCleaner, load_swinir  # noqa: E402
 
 MANIFEST = (
     Path(__file__).resolve().parents[2] / "shared" / "reference/checkpoints/diffbir_swinir_cleaner.json"

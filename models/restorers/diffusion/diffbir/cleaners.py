@@ -5,9 +5,10 @@ much of the input's damage the diffusion stage has to repair. Two are offered:
 
 - ``swinir``: DiffBIR's SwinIR trained on Real-ESRGAN degradations
   (``realesrgan_s4_swinir_100k.pth`` from ``lxq007/DiffBIR-v2``, downloaded with the family),
-  loaded into Restora's own implementation (``swinir``). DiffBIR's authors pair it with v2.1; for
-  v2 they used BSRNet / SCUNet. Pairing it with v2 is our choice: any RGB cleaner fits, since the
-  condition is just an image, and it is the one cleaner the same repository ships.
+  loaded into Restora's own implementation (``swinir``, run by ``swinir_cleaner``). DiffBIR's
+  authors pair it with v2.1; for v2 they used BSRNet / SCUNet. Pairing it with v2 is our choice:
+  any RGB cleaner fits, since the condition is just an image, and it is the one cleaner the same
+  repository ships.
 - ``offline``: Restora's trained conditional FFDNet at fidelity 1 with the estimated noise,
   JPEG and blur levels: 0.5 s per 512² on a CPU and nothing to download.
 
@@ -59,7 +60,7 @@ class SwinIRStage:
     def __init__(self, path: Path, device: str = "cpu", dtype=None) -> None:
         import torch
 
-        from models.restorers.diffusion.diffbir.swinir import SwinIRCleaner, load_swinir
+        from models.restorers.diffusion.diffbir.swinir_cleaner import SwinIRCleaner, load_swinir
 
         self.cleaner = SwinIRCleaner(load_swinir(path, dtype=dtype or torch.float32, device=device))
 
