@@ -43,7 +43,9 @@ def _isolated(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
 
 
-def build_grounding_dino(folder):
+def build_grounding_dino(folder, hub_layout: bool = False):
+    """A tiny random-weight GroundingDINO saved in ``folder``. ``hub_layout``: as the Hub repository
+    stores it (preprocessor_config.json and the tokenizer's files, no processor_config.json)."""
     from transformers import (
         BertConfig,
         BertTokenizer,
@@ -72,10 +74,15 @@ def build_grounding_dino(folder):
     )
     GroundingDinoForObjectDetection(config).save_pretrained(folder)
     image_processor = GroundingDinoImageProcessorPil(size={"shortest_edge": 128, "longest_edge": 200})
-    GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    if hub_layout:
+        image_processor.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    else:
+        GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
 
 
-def build_sam(folder):
+def build_sam(folder, hub_layout: bool = False):
+    """A tiny random-weight SAM saved in ``folder`` (``hub_layout`` as ``build_grounding_dino``)."""
     from transformers import (
         SamConfig,
         SamMaskDecoderConfig,
@@ -98,8 +105,8 @@ def build_sam(folder):
                                                  num_attention_heads=2, iou_head_hidden_dim=32),
     )
     SamModel(config).save_pretrained(folder)
-    SamProcessor(image_processor=SamImageProcessorPil(
-        size={"longest_edge": 256}, pad_size={"height": 256, "width": 256})).save_pretrained(folder)
+    image_processor = SamImageProcessorPil(size={"longest_edge": 256}, pad_size={"height": 256, "width": 256})
+    (image_processor if hub_layout else SamProcessor(image_processor=image_processor)).save_pretrained(folder)
 
 
 def build_sam3(folder):

@@ -34,10 +34,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 gradio_client = pytest.importorskip("gradio_client")
 
+from test_grounding_full import build_grounding_dino, build_sam  # noqa: E402  (tiny models, Hub layout)
+
 REPO = Path(__file__).resolve().parents[1]
 CAT = EXAMPLES_DIR / "cat_noisy.jpg"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-WORDS = "[PAD] [UNK] [CLS] [SEP] [MASK] . ? a the cat dog person face".split()
 START_TIMEOUT_S = 90
 
 
@@ -49,63 +50,6 @@ def preloaded_files() -> dict[str, list[str]]:
     """repo id → files, from the README front matter's ``preload_from_hub``."""
     entries = [e.split() for e in front_matter()["preload_from_hub"]]
     return {e[0]: e[1].split(",") if len(e) > 1 else [] for e in entries}
-
-
-def save_tiny_grounding_dino(folder: Path) -> None:
-    from transformers import (
-        BertConfig,
-        BertTokenizer,
-        GroundingDinoConfig,
-        GroundingDinoForObjectDetection,
-        SwinConfig,
-    )
-    from transformers.models.grounding_dino.image_processing_pil_grounding_dino import (
-        GroundingDinoImageProcessorPil,
-    )
-
-    folder.mkdir(parents=True)
-    (folder / "vocab.txt").write_text("\n".join(WORDS) + "\n")
-    torch.manual_seed(0)
-    config = GroundingDinoConfig(
-        backbone_config=SwinConfig(image_size=224, embed_dim=16, depths=[1, 1, 1, 1],
-                                   num_heads=[1, 1, 2, 2], window_size=7,
-                                   out_features=["stage2", "stage3", "stage4"]),
-        text_config=BertConfig(vocab_size=len(WORDS), hidden_size=32, num_hidden_layers=1,
-                               num_attention_heads=2, intermediate_size=64, max_position_embeddings=256),
-        d_model=32, encoder_layers=1, decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-        encoder_attention_heads=2, decoder_attention_heads=2, num_queries=20, num_feature_levels=4,
-        max_text_len=32,
-    )
-    GroundingDinoForObjectDetection(config).save_pretrained(folder)
-    # the Hub repository's layout: preprocessor_config.json + tokenizer files (not processor_config.json)
-    GroundingDinoImageProcessorPil(size={"shortest_edge": 128, "longest_edge": 200}).save_pretrained(folder)
-    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
-
-
-def save_tiny_sam(folder: Path) -> None:
-    from transformers import (
-        SamConfig,
-        SamMaskDecoderConfig,
-        SamModel,
-        SamPromptEncoderConfig,
-        SamVisionConfig,
-    )
-    from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
-
-    torch.manual_seed(0)
-    config = SamConfig(
-        vision_config=SamVisionConfig(hidden_size=32, output_channels=32, num_hidden_layers=2,
-                                      num_attention_heads=2, image_size=256, patch_size=16,
-                                      window_size=4, global_attn_indexes=[1], num_pos_feats=16,
-                                      mlp_dim=64),
-        prompt_encoder_config=SamPromptEncoderConfig(hidden_size=32, image_size=256, patch_size=16,
-                                                     mask_input_channels=4),
-        mask_decoder_config=SamMaskDecoderConfig(hidden_size=32, mlp_dim=64, num_hidden_layers=2,
-                                                 num_attention_heads=2, iou_head_hidden_dim=32),
-    )
-    SamModel(config).save_pretrained(folder)
-    SamImageProcessorPil(size={"longest_edge": 256},
-                         pad_size={"height": 256, "width": 256}).save_pretrained(folder)
 
 
 def preload(hub: Path, repo_id: str, staged: Path) -> None:
@@ -184,10 +128,10 @@ def servers(tmp_path_factory):
     """{"preloaded": Server over the tiny preloaded cache, "empty": Server over an empty HF_HOME}."""
     root = tmp_path_factory.mktemp("space")
     hub = root / "preloaded" / "hf" / "hub"
-    for repo_id, build in (("IDEA-Research/grounding-dino-tiny", save_tiny_grounding_dino),
-                           ("facebook/sam-vit-base", save_tiny_sam)):
+    for repo_id, build in (("IDEA-Research/grounding-dino-tiny", build_grounding_dino),
+                           ("facebook/sam-vit-base", build_sam)):
         staged = root / "staged" / repo_id
-        build(staged)
+        build(staged, hub_layout=True)
         preload(hub, repo_id, staged)
     (root / "empty" / "hf").mkdir(parents=True)
     before = {name: cache_files(root / name / "hf") for name in ("preloaded", "empty")}
@@ -220,7 +164,7 @@ def test_front_matter_preloads_the_default_grounding_models_and_no_instructresto
 def test_the_documented_gpu_variants_preload_diffbir_and_sd21_base():
     """The README's GPU front matter variant (a YAML block in "Deploy as a Space"; the T4 and the
     ZeroGPU Space share its ``preload_from_hub``)."""
-    from models.restorers.diffusion.loading import (
+    from models.restorers.diffusion.families import (
         BASE_MODEL_ID,
         DIFFBIR_CONTROLNET_FILE,
         DIFFBIR_REPO,
@@ -285,7 +229,7 @@ def test_zero_gpu_durations_grow_with_the_work_and_stay_in_bounds():
 
 def test_a_preloaded_diffbir_snapshot_is_used(tmp_path, monkeypatch):
     from assistant.spaces import use_preloaded_weights
-    from models.restorers.diffusion.loading import DIFFBIR_ENV, diffbir_problems
+    from models.restorers.diffusion.families import DIFFBIR_ENV, diffbir_problems
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
