@@ -51,7 +51,7 @@ def _check_names(names: list[str] | None, bundles: bool = False) -> list[str]:
 
 def _bundle_problems(name: str, weights: Path | None) -> tuple[Path, list[str]]:
     """(folder, problems) of a diffusion bundle; reads files only."""
-    from models.restorers.diffusion.loading import (
+    from models.restorers.diffusion.families import (
         BASE_DIRNAME,
         DIFFBIR_DIRNAME,
         base_problems,
@@ -134,7 +134,7 @@ def download(
             typer.echo(f"Downloading {name} ({bundle.sources}, about {bundle.size_mb} MB, {bundle.licence})…",
                        err=True)
             try:
-                from models.restorers.diffusion.loading import download_diffbir
+                from models.restorers.diffusion.families import download_diffbir
 
                 folder, base = download_diffbir(weights)
             except WeightsError as err:

@@ -194,7 +194,7 @@ _CPU_STEP_S_512 = {"instructrestore": (100.0, 20), "diffbir-v2": (11.0, 50)}
 def diffusion_cpu_minutes(shape: tuple[int, int], steps: int | None = None) -> tuple[str, float] | None:
     """(installed diffusion family, estimated minutes for an image of ``shape`` on a 2-core CPU),
     or None when no family is installed. Linear in pixels and steps from ``_CPU_STEP_S_512``."""
-    from models.restorers.diffusion.loading import choose_family
+    from models.restorers.diffusion.families import choose_family
 
     try:
         family = choose_family()[0]
@@ -259,7 +259,7 @@ def warm_up(requested: Backend = "auto") -> None:
 
 def _has_mask_decoder() -> bool:
     """Whether the installed diffusion family has a learned mask decoder (InstructRestore)."""
-    from models.restorers.diffusion.loading import choose_family
+    from models.restorers.diffusion.families import choose_family
 
     try:
         return choose_family()[0] == "instructrestore"

@@ -131,7 +131,7 @@ def _session_seconds(session: Session, options: RunOptions) -> int:
                 else "full" for stage in ("grounding", "restorer")}
     family = None
     if backends["restorer"] == "full":
-        from models.restorers.diffusion.loading import choose_family
+        from models.restorers.diffusion.families import choose_family
 
         try:
             family = choose_family()[0]
@@ -164,7 +164,7 @@ def use_preloaded_weights() -> dict[str, Path]:
     does, ``RESTORA_DIFFBIR`` is pointed at the cached snapshot. Reads the cache layout only: no
     network, nothing loaded. Call it once at startup (``app.main``), before the first turn.
     """
-    from models.restorers.diffusion.loading import (
+    from models.restorers.diffusion.families import (
         DIFFBIR_CONTROLNET_FILE,
         DIFFBIR_ENV,
         DIFFBIR_REPO,

@@ -116,7 +116,7 @@ class Bundle:
     purpose: str
 
 
-#: Diffusion-restorer families downloadable in one command (models.restorers.diffusion.loading).
+#: Diffusion-restorer families downloadable in one command (models.restorers.diffusion.families).
 BUNDLES: dict[str, Bundle] = {
     "diffbir-v2": Bundle(
         sources="lxq007/DiffBIR-v2 (v2.pth, realesrgan_s4_swinir_100k.pth) + "

@@ -466,7 +466,7 @@ def test_restora_run_uses_diffbir_and_says_so(diffbir_weights, tmp_path, monkeyp
 
 
 def test_models_download_diffbir_offline_says_what_to_do(tmp_path, monkeypatch):
-    from models.restorers.diffusion.loading import download_diffbir
+    from models.restorers.diffusion.families import download_diffbir
     from models.weights import WeightsError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

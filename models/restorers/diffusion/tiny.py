@@ -155,7 +155,7 @@ def save_tiny_base(folder: str | Path, parts: dict[str, Any]) -> Path:
     import diffusers
     from diffusers import PNDMScheduler
 
-    from models.restorers.diffusion.loading import BASE_DIRNAME
+    from models.restorers.diffusion.families import BASE_DIRNAME
 
     base = Path(folder) / BASE_DIRNAME
     for name in ("unet", "vae", "text_encoder", "tokenizer"):
@@ -183,8 +183,8 @@ def save_tiny_checkpoints(folder: str | Path, seed: int = 0) -> TinyCheckpoints:
     These are the folder names the loader looks for, so ``RESTORA_WEIGHTS_DIR=folder`` makes
     ``diffusion_status()`` ready and ``restora run --backend full`` use the tiny models.
     """
+    from models.restorers.diffusion.families import CONTROLNET_DIRNAME
     from models.restorers.diffusion.instructrestore.controlnet import save_instructrestore_controlnet
-    from models.restorers.diffusion.loading import CONTROLNET_DIRNAME
 
     parts = tiny_components(seed)
     base = save_tiny_base(folder, parts)
@@ -221,7 +221,7 @@ def save_tiny_diffbir(folder: str | Path, seed: int = 0) -> TinyCheckpoints:
     geometry, so the real conversion path runs.
     """
     from models.restorers.diffusion.diffbir.controlnet import to_ldm_state_dict
-    from models.restorers.diffusion.loading import DIFFBIR_CONTROLNET_FILE, DIFFBIR_DIRNAME
+    from models.restorers.diffusion.families import DIFFBIR_CONTROLNET_FILE, DIFFBIR_DIRNAME
 
     parts = tiny_components(seed)
     base = save_tiny_base(folder, parts)
