@@ -177,7 +177,7 @@ def describe_models(backend: str = "auto") -> str:
     from assistant.pipeline import accelerator, diffusion_cpu_minutes
     from models.catalog import grounding_models
     from models.readiness import full_stage_status
-    from models.restorers.diffusion.loading import choose_family
+    from models.restorers.diffusion.families import choose_family
 
     lines = []
     g_ready, g_why = (False, "") if backend == "offline" else full_stage_status("grounding")
