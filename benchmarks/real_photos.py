@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from restoration_quality import DATA, Row, load_cbsd68, print_table, psnr  # noqa: E402
+from scoring import DATA, Row, load_cbsd68, print_table, psnr  # noqa: E402
 
 logger = logging.getLogger("real_photos")
 

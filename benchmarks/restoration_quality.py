@@ -51,23 +51,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(ROOT)]  # benchmarks/, then the repository
+
+from baselines import bm3d_rgb, classical_dejpeg, richardson_lucy, wiener_best  # noqa: E402
+from scoring import DATA, Row, load_cbsd68, print_table, psnr, ssim  # noqa: E402
 
 from models.restorers.base import Degradation  # noqa: E402
 from models.restorers.learned import NetworkRestorer  # noqa: E402
 from models.restorers.levels import BLUR_SCALE, NOISE_SCALE, jpeg_condition  # noqa: E402
 from models.restorers.maps import RegionMaps  # noqa: E402
-from models.restorers.synthetic import SyntheticDegradation, gaussian_kernel, quantize  # noqa: E402
+from models.restorers.synthetic import SyntheticDegradation, quantize  # noqa: E402
 
 logger = logging.getLogger("restoration_quality")
-DATA = ROOT.parent / "shared" / "data"
 
 NOISE_BARS = {15: 33.5, 25: 30.7, 50: 27.4}
 JPEG_GAIN_BARS = {10: 1.5, 20: 1.3, 30: 1.1, 40: 1.0}
@@ -80,40 +81,6 @@ BM3D_RATIO_BAR = 20.0
 LOCALITY_OUTSIDE_BAR = 0.05
 MEMORY_BAR_GB = 2.0
 TILING_BAR = 45.0
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((np.clip(a, 0, 1) * 255.0 - np.clip(b, 0, 1) * 255.0) ** 2))
-    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    from skimage.metrics import structural_similarity
-
-    return float(structural_similarity(np.clip(a, 0, 1), np.clip(b, 0, 1), channel_axis=2, data_range=1.0))
-
-
-@dataclass
-class Row:
-    task: str
-    method: str
-    psnr: float
-    ssim: float | None = None
-    n: int = 0
-    bar: str = ""
-    ok: bool | None = None
-    notes: list[str] = field(default_factory=list)
-    per_image: list[float] = field(default_factory=list, repr=False)
-    restora_same: float | None = None  # restora's mean on the same (first n) images, for subsets
-
-
-def load_cbsd68(limit: int | None) -> list[tuple[str, np.ndarray]]:
-    folder = DATA / "cbsd68"
-    files = sorted(folder.glob("*.png"))[:limit]
-    return [
-        (p.stem, cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0)
-        for p in files
-    ]
 
 
 def network_at(restorer: NetworkRestorer, d: SyntheticDegradation) -> Callable[[np.ndarray], np.ndarray]:
@@ -170,48 +137,6 @@ def evaluate(
             r.restora_same = float(np.mean(ours.per_image[: r.n]))
             r.notes.append(f"first {r.n} images (restora on them: {r.restora_same:.2f})")
     return rows
-
-
-def bm3d_rgb(image: np.ndarray, sigma: float) -> np.ndarray:
-    import bm3d
-
-    return np.asarray(bm3d.bm3d_rgb(image, sigma / 255.0), dtype=np.float32)
-
-
-def wiener_best(images, d: SyntheticDegradation) -> tuple[float, float]:
-    from skimage.restoration import wiener
-
-    psf = gaussian_kernel(d.blur_sigma)
-    best = (-1.0, 0.0)
-    for balance in (1e-3, 3e-3, 1e-2, 3e-2):
-        vals = []
-        for i, (_, clean) in enumerate(images):
-            bad = quantize(d.apply(clean, np.random.default_rng([68, i])))
-            out = np.stack([wiener(bad[..., c], psf, balance, clip=False) for c in range(3)], axis=-1)
-            vals.append(psnr(out, clean))
-        best = max(best, (float(np.mean(vals)), balance))
-    return best
-
-
-def richardson_lucy(image: np.ndarray, sigma: float) -> np.ndarray:
-    from skimage.restoration import richardson_lucy as rl
-
-    psf = gaussian_kernel(sigma)
-    return np.stack(
-        [rl(np.clip(image[..., c], 1e-4, 1), psf, num_iter=30, clip=False) for c in range(3)], axis=-1
-    )
-
-
-def classical_dejpeg(quality: int) -> Callable[[np.ndarray], np.ndarray]:
-    from models.restorers.classical import ClassicalRestorer
-
-    restorer = ClassicalRestorer()
-
-    def run(image):
-        maps = RegionMaps.uniform(*image.shape[:2], 1.0, "dejpeg")
-        return restorer.restore(image, maps, Degradation(jpeg_quality=quality, jpeg_exact=True)).image
-
-    return run
 
 
 def run_quality(restorer, images, baseline_images: int) -> list[Row]:
@@ -455,17 +380,6 @@ def run_memory(restorer, images) -> list[Row]:
             "tiled vs untiled 1024² (dB)", "restora", agree, None, 1, f"≥ {TILING_BAR:g}", agree >= TILING_BAR
         ),
     ]
-
-
-def print_table(rows: list[Row]) -> None:
-    header = f"{'task':<28} {'method':<22} {'value':>8} {'SSIM':>7} {'n':>4}  {'bar':<16} result"
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        ok = "" if r.ok is None else ("PASS" if r.ok else "FAIL")
-        s = "" if r.ssim is None else f"{r.ssim:.4f}"
-        notes = " ".join(r.notes)
-        print(f"{r.task:<28} {r.method:<22} {r.psnr:>8.2f} {s:>7} {r.n:>4}  {r.bar:<16} {ok} {notes}")
 
 
 def main() -> int:

@@ -1,5 +1,8 @@
 """Word tables for the rule parser (``parsers.rules``). Data only: no logic beyond joining words.
 
+Long because: it is a vocabulary, one table per kind of word; splitting it would scatter the
+words a reader compares side by side.
+
 Entries are regular-expression fragments over *normalised* text: lower-case, single spaces,
 ``don't`` → ``do not``, ``it's`` → ``it is``, ``&`` → ``and``, ``50 percent`` → ``50%``.
 Alternations are sorted longest first so that "very slightly" wins over "slightly".

@@ -21,6 +21,9 @@ UNet; F = 1 plain ControlNet guidance; F > 1 sticks closer to the input.
 Defaults follow the authors' ``demo.sh``: UniPC, 20 steps, guidance 3.6, start from the LQ latent
 noised to t = 999 ("lr"), AdaIN colour fix. Image sides that are not multiples of 64 are padded
 by reflection and cropped back: never resized.
+
+Long because: one self-contained ``DiffusionPipeline`` file whose numbered steps are methods of
+one class (STYLE.md §8); what both families share around the loop is ``diffusion.steps``.
 """
 
 from __future__ import annotations
