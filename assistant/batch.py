@@ -23,74 +23,20 @@ refused. Running the jobs (journal, resume, workers, Ray) is assistant.batch_run
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.jobs import JOB_KEYS, RUN_KEYS, BatchFileError, Job
 from assistant.options import check_option, short
 
 logger = logging.getLogger(__name__)
 
-#: Keys a job may carry that become RunOptions, validated by assistant.options.check_option.
-RUN_KEYS = ("backend", "lens_blur", "mask_source", "steps", "guidance", "seed", "box_threshold",
-            "text_threshold")
-_KEYS = {"image", "instructions", "output", "click", "negative_click", "box", "name", *RUN_KEYS}
 #: Largest instruction file read; a scripted batch is a few KB.
 MAX_FILE_BYTES = 1_000_000
 #: Files ``--images DIR`` picks up (the formats assistant.imageio reads).
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
-
-
-class BatchFileError(ValueError):
-    """The instruction file itself is malformed; the message says where."""
-
-
-@dataclass
-class Job:
-    """One photo and its conversation of instructions; paths as given (relative to the cwd)."""
-
-    name: str
-    image: Path
-    instructions: list[str]
-    output: Path
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def recipe(self) -> str:
-        """16 hex digits naming what the output holds: input path, instructions and options.
-
-        Written into the output PNG (assistant.journal), so an output can be recognised as this
-        job's even when the journal line that records it was never written.
-        """
-        return _digest({"image": str(self.image.resolve()), "instructions": self.instructions,
-                        "options": self.options})
-
-    @property
-    def id(self) -> str:
-        """The job id in the journal: a stable hash of input, instructions, options and output."""
-        return _digest({"recipe": self.recipe(), "output": str(self.output.resolve())})
-
-
-def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@dataclass
-class Outcome:
-    """How one job ended. status: done | failed | skipped (finished in an earlier run) |
-    failed-earlier (failed in an earlier run and not retried)."""
-
-    job: Job
-    ok: bool
-    message: str
-    status: str = ""
-    seconds: float = 0.0
-    sha256: str | None = None  # of the output file, when one was written
-    worker: str = ""  # host:pid that ran it
 
 
 def _read_yaml(path: Path) -> Any:
@@ -148,10 +94,10 @@ def parse_job(item: Any, where: str, base: Path, label: str) -> Job:
 
     if not isinstance(item, dict):
         raise BatchFileError(f"{where}: each job must be a mapping, got {short(item)}")
-    unknown = [str(k) for k in item if k not in _KEYS]
+    unknown = [str(k) for k in item if k not in JOB_KEYS]
     if unknown:
         raise BatchFileError(f"{where}: unknown keys {short(sorted(unknown), 80)}; "
-                             f"allowed: {sorted(_KEYS)}")
+                             f"allowed: {sorted(JOB_KEYS)}")
     if "image" not in item:
         raise BatchFileError(f"{where}: 'image' (a path) is required")
     image = (base / _path(item, "image", where)).expanduser()

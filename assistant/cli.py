@@ -329,9 +329,10 @@ def batch(
     from rich.console import Console
 
     from assistant.batch import BatchFileError, folder_jobs, load_jobs
-    from assistant.batch_run import BatchAborted, RunSettings, print_summary, run_batch
+    from assistant.batch_run import print_summary, run_batch
     from assistant.cluster import ClusterError
     from assistant.options import BACKENDS
+    from assistant.worker import BatchAborted, RunSettings
 
     _setup_logging(verbose)
     if (file is None) == (images is None):

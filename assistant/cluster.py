@@ -19,9 +19,9 @@ import collections
 import logging
 from typing import TYPE_CHECKING, Any
 
-from assistant.batch import Job, Outcome
-from assistant.batch_run import QUEUE_PER_WORKER, BatchAborted, Record, RunSettings, backends_of
+from assistant.jobs import Job, Outcome
 from assistant.options import short
+from assistant.worker import QUEUE_PER_WORKER, BatchAborted, Record, RunSettings, backends_of
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -72,7 +72,7 @@ def _actor_class(ray: ModuleType) -> Any:
         """One set of models; runs jobs one at a time."""
 
         def __init__(self, threads: int, backends: tuple[str, ...]):
-            from assistant.batch_run import init_worker
+            from assistant.worker import init_worker
 
             init_worker(threads, backends)
 
@@ -82,7 +82,7 @@ def _actor_class(ray: ModuleType) -> Any:
             return worker_name()
 
         def run(self, job: Job, overwrite: bool) -> Outcome:
-            from assistant.batch_run import run_job
+            from assistant.worker import run_job
 
             return run_job(job, overwrite)
 

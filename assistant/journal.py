@@ -31,7 +31,7 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.batch import Job, Outcome
+from assistant.jobs import Job, Outcome
 
 if TYPE_CHECKING:
     from assistant.imageio import LoadedImage

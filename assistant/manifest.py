@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from assistant.batch import _KEYS, BatchFileError
+from assistant.jobs import JOB_KEYS, BatchFileError
 from assistant.options import short
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
@@ -61,7 +61,7 @@ def _instructions_alias(fields: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
-    allowed = _KEYS | {"instruction"}
+    allowed = JOB_KEYS | {"instruction"}
     unknown = [c for c in columns if c not in allowed]
     if unknown:
         raise BatchFileError(f"{path}: unknown columns {short(unknown, 80)}; allowed: {sorted(allowed)}")

@@ -28,14 +28,7 @@ LONG_MARKER = "Long because:"
 
 #: Circles known and left for their owners, each with why; an entry that is no longer a circle
 #: fails ``test_known_circles_are_still_circles`` so the list only shrinks.
-KNOWN_CIRCLES: dict[frozenset[str], str] = {
-    frozenset({"assistant.batch", "assistant.manifest"}): (
-        "the manifest reader reuses batch's keys and error; batch reads manifests lazily"
-    ),
-    frozenset({"assistant.batch_run", "assistant.cluster"}): (
-        "the Ray runner reuses the local runner's records; the local runner starts Ray lazily"
-    ),
-}
+KNOWN_CIRCLES: dict[frozenset[str], str] = {}
 
 #: Long modules waiting for their split or their reason (issue #23); an entry that is now short
 #: or explains itself fails ``test_long_modules_say_why``, so the list only shrinks.

@@ -9,8 +9,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from assistant import EXAMPLES_DIR
-from assistant.batch import _KEYS, BatchFileError, load_jobs
+from assistant.batch import BatchFileError, load_jobs
 from assistant.cli import app
+from assistant.jobs import JOB_KEYS
 
 runner = CliRunner()
 
@@ -152,7 +153,7 @@ def test_messages_quote_only_a_prefix_of_a_bad_value(tmp_path):
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20))
 _values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
                        | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
-_jobs = st.lists(st.dictionaries(st.sampled_from(sorted(_KEYS) + ["junk"]), _values, max_size=6),
+_jobs = st.lists(st.dictionaries(st.sampled_from(sorted(JOB_KEYS) + ["junk"]), _values, max_size=6),
                  max_size=3)
 
 
