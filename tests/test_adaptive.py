@@ -81,7 +81,7 @@ def test_diffusion_pipeline_uses_the_table_for_automatic_edits(tiny_weights, tmp
 
     from assistant.cli import app
 
-    monkeypatch.setattr("assistant.pipeline.accelerator", lambda: "cuda")  # auto: diffusion needs a GPU
+    monkeypatch.setattr("assistant.backends.accelerator", lambda: "cuda")  # auto: diffusion needs a GPU
     rng = np.random.default_rng(0)
     base = np.full((64, 96, 3), 128.0)
     base[:, :48] += rng.normal(0, 45, (64, 48, 3))  # left half very noisy, right half clean

@@ -448,7 +448,7 @@ def test_restora_run_uses_diffbir_and_says_so(diffbir_weights, tmp_path, monkeyp
 
     from assistant.cli import app
 
-    monkeypatch.setattr("assistant.pipeline.accelerator", lambda: "cuda")  # auto: diffusion needs a GPU
+    monkeypatch.setattr("assistant.backends.accelerator", lambda: "cuda")  # auto: diffusion needs a GPU
 
     path = tmp_path / "in.png"
     Image.fromarray((_image(70, 90) * 255).astype(np.uint8)).save(path)

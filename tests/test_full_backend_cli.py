@@ -23,11 +23,11 @@ def _photo(tmp_path):
 
 def _gpu(monkeypatch) -> None:
     """Tell ``auto`` there is a GPU (the tiny models still run on the CPU)."""
-    monkeypatch.setattr("assistant.pipeline.accelerator", lambda: "cuda")
+    monkeypatch.setattr("assistant.backends.accelerator", lambda: "cuda")
 
 
 def test_auto_without_a_gpu_restores_offline_and_says_why(tiny_weights, tmp_path, monkeypatch):
-    monkeypatch.setattr("assistant.pipeline.accelerator", lambda: None)
+    monkeypatch.setattr("assistant.backends.accelerator", lambda: None)
     out, rep = tmp_path / "out.png", tmp_path / "r.json"
     res = runner.invoke(app, ["run", str(_photo(tmp_path)), "denoise the photo", "-o", str(out),
                               "--json", str(rep)])
@@ -65,7 +65,7 @@ def test_full_backend_without_weights_says_what_to_install(tmp_path, monkeypatch
 
 
 def test_backend_full_runs_both_full_stages(tiny_weights, tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr("assistant.pipeline.accelerator", lambda: None)  # forced onto the CPU
+    monkeypatch.setattr("assistant.backends.accelerator", lambda: None)  # forced onto the CPU
     from test_grounding_full import build_grounding_dino, build_sam
 
     build_grounding_dino(tiny_weights / "grounding-dino-tiny")

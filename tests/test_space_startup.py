@@ -249,12 +249,12 @@ def test_a_preloaded_diffbir_snapshot_is_used(tmp_path, monkeypatch):
 def test_the_first_screen_says_when_auto_passes_over_diffusion_on_a_cpu(tiny_weights, monkeypatch):
     from assistant import ui
 
-    monkeypatch.setattr("assistant.pipeline.accelerator", lambda: None)
+    monkeypatch.setattr("assistant.backends.accelerator", lambda: None)
     screen = ui.describe_models("auto")
     assert "offline network" in screen
     assert "The InstructRestore diffusion restorer is installed, but without a GPU" in screen
     assert "choose *full* in Settings" in screen
-    monkeypatch.setattr("assistant.pipeline.accelerator", lambda: "cuda")
+    monkeypatch.setattr("assistant.backends.accelerator", lambda: "cuda")
     on_gpu = ui.describe_models("auto")
     assert "**Restorer:** the InstructRestore diffusion restorer on SD-2.1-base." in on_gpu
     offline = ui.describe_models("offline")
