@@ -9,7 +9,7 @@ drags; a toggle tints the last turn's regions), the chat on the right (Chatbot +
 MultimodalTextbox), a before/after slider, the version history, per-region fidelity sliders, a
 settings accordion and a PNG download. ``/restore`` is the documented API endpoint.
 
-The first screen names the models that ground and restore on this machine (``ui.describe_models``,
+The first screen names the models that ground and restore on this machine (``first_screen.describe_models``,
 from the files present; nothing is downloaded at startup or per request). The examples cover each
 capability: a region named in text, a click, a bokeh "keep", JPEG artifacts and a whole-photo
 denoise. Each example loads its photo, which starts a new conversation, so undo cannot be an
@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 
 import assistant.spaces  # noqa: E402,F401  (import `spaces` before anything touches CUDA)
-from assistant import EXAMPLES_DIR, ui  # noqa: E402
+from assistant import EXAMPLES_DIR, api, first_screen, ui  # noqa: E402
 from assistant.options import BACKENDS, MASK_SOURCES  # noqa: E402
 from assistant.pipeline import warm_up  # noqa: E402
 from assistant.spaces import use_preloaded_weights  # noqa: E402
@@ -76,7 +76,7 @@ def create_demo(backend: str = "auto") -> gr.Blocks:
         gr.Markdown(f"## {TITLE}\nUpload a photo, optionally click what you mean, and say what to "
                     "restore, e.g. *make the dog clear with 0.5 and keep the background bokeh*. "
                     "Commands: *undo*, *redo*, *start over*, *help*.")
-        gr.Markdown(ui.describe_models(backend), elem_id="models")
+        gr.Markdown(first_screen.describe_models(backend), elem_id="models")
         state = gr.State(None, time_to_live=6 * 3600,
                          delete_callback=lambda s: s.cleanup() if s is not None else None)
         with gr.Row(equal_height=False):
@@ -177,7 +177,7 @@ def create_demo(backend: str = "auto") -> gr.Blocks:
             return show(ui.select_version(st, evt.index, masks))
 
         def on_restore(image, instruction, options, progress=gr.Progress()):
-            return ui.api_restore(image, instruction, options, backend, progress)
+            return api.api_restore(image, instruction, options, backend, progress)
 
         def command(name):
             return lambda st, masks: show(ui.command(st, name, masks))

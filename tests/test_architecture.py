@@ -32,11 +32,7 @@ KNOWN_CIRCLES: dict[frozenset[str], str] = {}
 
 #: Long modules waiting for their split or their reason (issue #23); an entry that is now short
 #: or explains itself fails ``test_long_modules_say_why``, so the list only shrinks.
-LONG_PENDING: frozenset[str] = frozenset(
-    {
-        "assistant/ui.py",
-    }
-)
+LONG_PENDING: frozenset[str] = frozenset()
 
 
 def _modules() -> dict[str, Path]:

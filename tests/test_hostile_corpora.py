@@ -347,11 +347,11 @@ JUNK_API_OPTIONS = [
 def test_junk_api_options_are_a_clear_error_before_any_work(photo, options):
     import gradio as gr
 
-    from assistant import ui
+    from assistant import api
 
     before = _hashes(photo.parent)
     with pytest.raises(gr.Error) as info:
-        ui.api_restore(str(photo), "denoise the whole photo", options)
+        api.api_restore(str(photo), "denoise the whole photo", options)
     assert str(info.value.message).startswith("Bad options: ") and len(info.value.message) < 800
     assert _hashes(photo.parent) == before
 

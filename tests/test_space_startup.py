@@ -204,7 +204,7 @@ def test_restore_returns_a_png_and_names_the_models_it_used(servers):
 
 
 def test_without_the_cache_the_space_grounds_offline_and_says_so(servers):
-    from assistant.ui import NO_FULL_GROUNDING
+    from assistant.first_screen import NO_FULL_GROUNDING
 
     screen = servers["empty"].first_screen()
     assert NO_FULL_GROUNDING in screen and "YOLOX-Nano" in screen
@@ -247,7 +247,7 @@ def test_a_preloaded_diffbir_snapshot_is_used(tmp_path, monkeypatch):
 
 
 def test_the_first_screen_says_when_auto_passes_over_diffusion_on_a_cpu(tiny_weights, monkeypatch):
-    from assistant import ui
+    from assistant import first_screen as ui
 
     monkeypatch.setattr("assistant.backends.accelerator", lambda: None)
     screen = ui.describe_models("auto")
