@@ -177,6 +177,31 @@ def test_a_named_denoise_acts_on_a_suspected_level_and_restore_does_not(restorer
     assert any("no visible noise" in n for n in restored.notes), restored.notes
 
 
+def test_a_named_operation_does_not_leak_into_a_neighbour_along_a_feathered_border(restorer, photo):
+    """"restore the face strongly and denoise the rest": the border pixels hold some of the named
+    "denoise" and some of "restore"'s JPEG weight, but no JPEG floor (neither region asked for
+    one, and there is no JPEG); the named denoise still fades in across the border."""
+    import cv2 as _cv2
+
+    from models.restorers.maps import MaskedEdit, build_region_maps
+
+    h, w = photo.shape[:2]
+    face = np.zeros((h, w), np.float32)
+    face[40:120, 60:160] = 1.0
+    face = _cv2.GaussianBlur(face, (0, 0), 6.0)  # a feathered mask
+    edits = [MaskedEdit("restore", 0.5, face), MaskedEdit("denoise", None, 1.0 - face)]
+    maps = build_region_maps(h, w, edits)
+    measured = Degradation(noise_sigma=0.4)
+    border = (face > 0.3) & (face < 0.7)
+    assert (maps.explicit[border] > 0).all() and (maps.dejpeg[border] > 0).all()  # some of both
+    _, jpeg, _ = restorer.levels(maps, 2.0 - maps.fidelity, measured)
+    assert float(jpeg.max()) == 0.0
+    notes = restorer.restore(photo, maps, measured).notes
+    assert not any("compression" in n for n in notes), notes
+    named = RegionMaps.uniform(h, w, 0.5, "dejpeg")  # a named JPEG removal keeps its floor
+    assert float(restorer.levels(named, 2.0 - named.fidelity, measured)[1].min()) > 0.0
+
+
 def test_nothing_to_remove_returns_the_input_exactly(restorer, photo):
     """What the reply calls "left as it was" is bit-exact: no near-identity network output."""
     h, w = photo.shape[:2]

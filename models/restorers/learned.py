@@ -111,6 +111,14 @@ def _cached_network(path: str):
     return model.to(memory_format=torch.channels_last)
 
 
+def _named(explicit: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """How much an operation of per-pixel ``weight`` was named by the user there: both at once,
+    max(0, explicit + weight − 1). Where a named "denoise" (no JPEG weight) blends into a
+    "restore" (JPEG weight, not named) along a feathered border, each pixel has some of both,
+    and a plain product would apply the JPEG floor that neither region asked for."""
+    return np.clip(explicit + weight - 1.0, 0.0, 1.0)
+
+
 def _scaled_noise(conditions, gain: float):
     """``conditions`` (1, 3, h, w) with the noise condition × ``gain`` (a copy when gain ≠ 1)."""
     if gain == 1.0:
@@ -176,15 +184,17 @@ class NetworkRestorer(ClassicalRestorer):
         """
         s = np.clip(strength[rows, cols], 0.0, 2.0)
         explicit = maps.explicit[rows, cols]
+        denoise, dejpeg = maps.denoise[rows, cols], maps.dejpeg[rows, cols]
+        deblur = maps.deblur[rows, cols] * (1.0 - maps.bokeh[rows, cols])
         measured = degradation.noise_sigma
         if degradation.asked_noise > measured:  # a named "denoise" acts on the suspected level
-            measured = measured + explicit * maps.denoise[rows, cols] * (degradation.asked_noise - measured)
-        noise = asked_level(measured, s, explicit, ASKED_FLOORS["noise"])
-        noise = noise * maps.denoise[rows, cols]
-        jpeg = asked_level(jpeg_condition(degradation.jpeg_quality), s, explicit, ASKED_FLOORS["jpeg"])
-        deblur = maps.deblur[rows, cols] * (1.0 - maps.bokeh[rows, cols])
-        blur = asked_level(network_blur_sigma(degradation), s, explicit, ASKED_FLOORS["blur"]) * deblur
-        return noise, jpeg * maps.dejpeg[rows, cols], blur
+            measured = measured + _named(explicit, denoise) * (degradation.asked_noise - measured)
+        noise = asked_level(measured, s, _named(explicit, denoise), ASKED_FLOORS["noise"]) * denoise
+        jpeg = asked_level(
+            jpeg_condition(degradation.jpeg_quality), s, _named(explicit, dejpeg), ASKED_FLOORS["jpeg"]
+        )
+        blur = asked_level(network_blur_sigma(degradation), s, _named(explicit, deblur), ASKED_FLOORS["blur"])
+        return noise, jpeg * dejpeg, blur * deblur
 
     def condition_maps(
         self, maps: RegionMaps, strength: np.ndarray, degradation: Degradation, rows: slice, cols: slice
@@ -297,7 +307,7 @@ class NetworkRestorer(ClassicalRestorer):
             return x.copy()
         # A suspected level is acted on only where the user named "denoise", which settles the
         # doubt (noise or texture) that made it a suspicion.
-        asked = bool((maps.explicit * maps.denoise).max() > 0)
+        asked = bool(_named(maps.explicit, maps.denoise).max() > 0)
         suspected = asked and degradation.asked_noise > degradation.noise_sigma
         camera = camera_share(degradation, suspected) if self.camera is not None else 0.0
         confidence = 1.0 if suspected else degradation.noise_confidence
@@ -361,7 +371,7 @@ class NetworkRestorer(ClassicalRestorer):
             else:
                 note = f"removed noise at σ≈{float(np.median(used)):.0f}" + _range_note(used, "σ", "{:.0f}")
                 suspected = degradation.asked_noise > degradation.noise_sigma
-                if suspected and (maps.explicit * maps.denoise)[active].max() > 0:
+                if suspected and _named(maps.explicit, maps.denoise)[active].max() > 0:
                     note += (
                         " as you asked: the estimate found no visible noise "
                         f"(σ≈{degradation.noise_sigma:.1f}) and took the grain of the flattest areas "
