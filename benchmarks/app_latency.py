@@ -62,6 +62,15 @@ def wait_for_page(proc: subprocess.Popen, url: str, log_path: Path, timeout: flo
         time.sleep(0.05)
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Stop the app: terminate, and kill it if it has not exited within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def make_photo(folder: Path, megapixels: float) -> Path:
     """A JPEG of about ``megapixels`` MP (3:2) made from the bundled cat photo."""
     from PIL import Image
@@ -126,11 +135,7 @@ def main() -> int:
             replies.append((time.perf_counter() - t2, report))
             assert Path(out).exists()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
     gradio_import_s = time_gradio_import(env)
 

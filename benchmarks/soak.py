@@ -38,7 +38,7 @@ import time
 import zlib
 from pathlib import Path
 
-from app_latency import free_port, wait_for_page  # noqa: E402 (this folder: the same app launch)
+from app_latency import free_port, stop, wait_for_page  # noqa: E402 (this folder: the same app launch)
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -238,11 +238,7 @@ def main() -> int:
                 print(f"{i:>8} {rss[-1][1]:>8.1f}", flush=True)
             shutil.rmtree(tmp / "downloads", ignore_errors=True)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log_text = log_path.read_text(errors="replace")
         temp_mb = sum(f.stat().st_size for f in (tmp / "gradio").rglob("*") if f.is_file()) / 1e6
         shutil.rmtree(tmp, ignore_errors=True)
