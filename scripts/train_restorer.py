@@ -88,6 +88,7 @@ class TrainConfig:
     camera_clean: float = 0.15  # share of those with no noise (the camera's rendering alone)
     correlated: float = 0.0  # share of samples with Gaussian noise of random correlation
     correlation_max: float = 1.5  # the widest filter (σ px) that correlates that noise
+    optics: bool = False  # camera samples behind a lens blur (camera.sample_camera): realistic demosaicking
 
 
 def network_config(cfg: TrainConfig) -> NetworkConfig:
@@ -162,7 +163,7 @@ def camera_sample(img: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -
     compression's quality; blur the kernel's Gaussian-equivalent σ. The grid origin is unknown
     after resampling, so camera samples are for networks without grid channels.
     """
-    camera = sample_camera(rng, noise=rng.random() >= cfg.camera_clean)
+    camera = sample_camera(rng, noise=rng.random() >= cfg.camera_clean, optics=cfg.optics)
     bad, good, noise = degrade_crop(img, camera, cfg.patch, rng)
     k, flip = int(rng.integers(4)), rng.random() < 0.5
     out = []
@@ -234,15 +235,18 @@ def validate(model: ConditionalFFDNet, images: list[np.ndarray], device: torch.d
             psnrs.append(10 * np.log10(1.0 / np.mean((out - clean) ** 2)))
         scores[name] = round(float(np.mean(psnrs)), 3)
     scores["camera"] = _validate_camera(model, images, device)
+    scores["camera_optics"] = _validate_camera(model, images, device, optics=True)
     model.train()
     return scores
 
 
-def _validate_camera(model: ConditionalFFDNet, images: list[np.ndarray], device: torch.device) -> float:
-    """PSNR (dB) on 128² crops of the held-out images through fixed noisy draws of the camera model,
-    with the true condition maps."""
+def _validate_camera(
+    model: ConditionalFFDNet, images: list[np.ndarray], device: torch.device, optics: bool = False
+) -> float:
+    """PSNR (dB) on 128² crops of the held-out images through fixed noisy draws of the camera model
+    (``optics``: behind a lens blur), with the true condition maps."""
     psnrs = []
-    cfg = TrainConfig(patch=128, camera_clean=0.0)
+    cfg = TrainConfig(patch=128, camera_clean=0.0, optics=optics)
     for i, img in enumerate(images):
         for j in range(2):
             bad, good, cond = camera_sample(img, cfg, np.random.default_rng([4321, i, j]))

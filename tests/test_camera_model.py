@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import cv2
 import numpy as np
@@ -141,3 +141,25 @@ def test_rejects_odd_sizes_and_small_photos():
         plain_camera().apply(np.zeros((31, 32, 3), np.float32), np.random.default_rng(0))
     with pytest.raises(ValueError, match="smaller than"):
         degrade_crop(np.zeros((40, 40, 3), np.uint8), plain_camera(), 32, np.random.default_rng(0))
+
+
+def test_optics_blur_the_scene_in_the_target_too_and_leave_other_draws_alone():
+    """``optics``: a lens blur before the sensor, part of the scene (the target has it too, so it is
+    not a degradation to remove); it makes demosaicking of a pixel-sharp photo realistic, and it is
+    drawn last, so the benchmarks' camera sets (drawn without it) stay the same."""
+    for seed in range(6):
+        plain = sample_camera(np.random.default_rng(seed))
+        behind = sample_camera(np.random.default_rng(seed), optics=True)
+        assert 0.5 <= behind.optics <= 1.0 and plain.optics == 0.0
+        for field in fields(CameraPipeline):
+            if field.name != "optics":
+                a, b = getattr(plain, field.name), getattr(behind, field.name)
+                assert (a is None and b is None) or np.array_equal(a, b), field.name
+
+    rng = np.random.default_rng(3)
+    sharp = np.clip(smooth_photo(128) + rng.uniform(-0.05, 0.05, (128, 128, 3)), 0, 1).astype(np.float32)
+    degraded, target, _ = plain_camera(optics=0.8).apply(sharp, np.random.default_rng(0))
+    assert np.abs(degraded - target).max() <= 0.5 / 255 + 1e-6  # the blur is in both
+    _, sharp_target, _ = plain_camera().apply(sharp, np.random.default_rng(0))
+    detail = lambda x: float(np.abs(x - cv2.GaussianBlur(x, (0, 0), 1.0))[8:-8, 8:-8].mean())  # noqa: E731
+    assert detail(target) < 0.6 * detail(sharp_target)

@@ -175,6 +175,10 @@ def test_a_named_denoise_acts_on_a_suspected_level_and_restore_does_not(restorer
     said = "took the grain of the flattest areas (σ≈8) for texture"
     assert any(said in n for n in denoised.notes), denoised.notes
     assert any("no visible noise" in n for n in restored.notes), restored.notes
+    offer = "the flattest areas vary as grain of σ≈8 would, which the estimate took for texture"
+    assert any(offer in n for n in restored.notes), restored.notes  # "restore" says what it left
+    plain = restorer.restore(photo, RegionMaps.uniform(h, w, 1.0, "restore"), Degradation(noise_sigma=0.5))
+    assert not any("grain" in n for n in plain.notes), plain.notes
 
 
 def test_a_named_operation_does_not_leak_into_a_neighbour_along_a_feathered_border(restorer, photo):

@@ -367,7 +367,13 @@ class NetworkRestorer(ClassicalRestorer):
         if active.any():
             used = noise[active]
             if float(used.max()) < NEGLIGIBLE["noise"]:
-                notes.append(f"no visible noise to remove (measured σ≈{degradation.noise_sigma:.1f})")
+                note = f"no visible noise to remove (measured σ≈{degradation.noise_sigma:.1f})"
+                if degradation.asked_noise >= NEGLIGIBLE["noise"]:  # a suspicion the user did not settle
+                    note += (
+                        f"; the flattest areas vary as grain of σ≈{degradation.noise_suspected:.0f} "
+                        "would, which the estimate took for texture: ask to denoise to remove it"
+                    )
+                notes.append(note)
             else:
                 note = f"removed noise at σ≈{float(np.median(used)):.0f}" + _range_note(used, "σ", "{:.0f}")
                 suspected = degradation.asked_noise > degradation.noise_sigma
