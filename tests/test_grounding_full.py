@@ -289,6 +289,8 @@ def test_plural_is_the_union_and_qualifiers_pick_among_boxes(grounder, photo):
 
 
 def test_image_embedding_is_computed_once_per_image(grounder, photo):
+    grounder.segmenter.recent.clear()  # earlier tests' turns on this photo
+    grounder.detector.recent.clear()
     calls = []
     hook = grounder.segmenter.model.vision_encoder.register_forward_hook(lambda *a: calls.append(1))
     try:
@@ -307,6 +309,49 @@ def test_image_embedding_is_computed_once_per_image(grounder, photo):
         assert len(calls) == 2
     finally:
         hook.remove()
+
+
+def test_a_later_turn_on_the_same_photo_reuses_its_embedding_and_detections(weights, photo):
+    """A refinement or a slider move re-runs the plan on the same photo in a new turn (a new
+    grounder, as ``load_grounder`` builds per turn): no SAM embedding and no GroundingDINO pass is
+    recomputed; another photo, or other detection thresholds, are computed afresh."""
+    from models.grounding.full import load_full_grounder
+
+    def turn(image, box_threshold=0.0, click=True):
+        g = load_full_grounder(weights=weights, device="cpu", box_threshold=box_threshold, text_threshold=0.0)
+        g.set_image(image)
+        try:
+            masks = [g.ground("person").mask]
+            if click:
+                masks.append(g.ground("x", RegionPrompt(points=(Point(100, 80),))).mask)
+            return g, masks
+        finally:
+            g.reset_image()
+
+    first, _ = turn(photo)
+    first.segmenter.recent.clear()
+    first.detector.recent.clear()
+    sam, dino = [], []
+    hooks = [
+        first.segmenter.model.vision_encoder.register_forward_hook(lambda *a: sam.append(1)),
+        first.detector.model.register_forward_hook(lambda *a: dino.append(1)),
+    ]
+    try:
+        _, masks = turn(photo)
+        assert (len(sam), len(dino)) == (1, 1)
+        _, again = turn(photo.copy())  # the next turn: same pixels, a new array and a new grounder
+        assert (len(sam), len(dino)) == (1, 1)
+        for a, b in zip(masks, again, strict=True):
+            np.testing.assert_array_equal(a, b)
+        turn(photo, box_threshold=0.05, click=False)  # other thresholds: GroundingDINO again
+        assert (len(sam), len(dino)) == (1, 2)
+        other = photo.copy()
+        other[0, 0] = 1.0 - other[0, 0]  # one pixel changed: another photo
+        turn(other)
+        assert (len(sam), len(dino)) == (2, 3)
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 def test_clicks_and_boxes_go_to_sam(grounder, photo):
