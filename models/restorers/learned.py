@@ -366,9 +366,10 @@ class NetworkRestorer(ClassicalRestorer):
         active = (maps.denoise > 0) & general
         if active.any():
             used = noise[active]
+            suspected = degradation.asked_noise > degradation.noise_sigma
             if float(used.max()) < NEGLIGIBLE["noise"]:
                 note = f"no visible noise to remove (measured σ≈{degradation.noise_sigma:.1f})"
-                if degradation.asked_noise >= NEGLIGIBLE["noise"]:  # a suspicion the user did not settle
+                if suspected:  # grain set aside as texture, which the user did not name
                     note += (
                         f"; the flattest areas vary as grain of σ≈{degradation.noise_suspected:.0f} "
                         "would, which the estimate took for texture: ask to denoise to remove it"
@@ -376,7 +377,6 @@ class NetworkRestorer(ClassicalRestorer):
                 notes.append(note)
             else:
                 note = f"removed noise at σ≈{float(np.median(used)):.0f}" + _range_note(used, "σ", "{:.0f}")
-                suspected = degradation.asked_noise > degradation.noise_sigma
                 if suspected and _named(maps.explicit, maps.denoise)[active].max() > 0:
                     note += (
                         " as you asked: the estimate found no visible noise "
