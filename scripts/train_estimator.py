@@ -160,6 +160,17 @@ def validate(model: DegradationEstimator, images: list[np.ndarray]) -> dict[str,
     return scores
 
 
+def start_from(model: DegradationEstimator, path: str | Path) -> None:
+    """Load exported estimator weights into a training model: an export keeps the noise output only
+    (``export``), so the blur outputs start where the fresh model put them."""
+    from models.restorers.estimator import load_estimator
+
+    weights = dict(model.state_dict())
+    for name, value in load_estimator(path)[0].state_dict().items():
+        weights[name][: value.shape[0]] = value
+    model.load_state_dict(weights)
+
+
 def train(run_dir: Path, cfg: EstimatorTrainConfig, save_every: int, val_every: int) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
@@ -174,9 +185,7 @@ def train(run_dir: Path, cfg: EstimatorTrainConfig, save_every: int, val_every: 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     ckpt, start, elapsed = run_dir / "last.pt", 0, 0.0
     if cfg.init_from and not ckpt.exists():
-        from models.restorers.estimator import load_estimator
-
-        model.load_state_dict(load_estimator(cfg.init_from)[0].state_dict())
+        start_from(model, cfg.init_from)
         logger.info("initialised from %s", cfg.init_from)
     if ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=True)

@@ -100,3 +100,23 @@ def test_resume_continues_the_same_run_and_export_loads(trainer, tmp_path):
     assert meta["iterations"] == "3" and json.loads(meta["train_config"])["channels"] == 8
     x = torch.rand(1, 3, 32, 32)
     assert np.isfinite(model(x, torch.zeros_like(x)).detach().numpy()).all()
+
+
+def test_the_estimator_trainer_starts_from_exported_weights(trainer):
+    """``--init-from`` an exported estimator (noise output only) into the training model (noise and
+    blur outputs): its noise output is the export's, where loading the state dict as is failed."""
+    spec = importlib.util.spec_from_file_location("train_estimator", REPO / "scripts" / "train_estimator.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["train_estimator"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    from models.restorers.estimator import DEFAULT_ESTIMATOR, load_estimator
+    from models.restorers.network import DegradationEstimator, EstimatorConfig
+
+    shipped = load_estimator(DEFAULT_ESTIMATOR)[0].eval()
+    model = DegradationEstimator(EstimatorConfig(channels=shipped.config.channels)).eval()
+    x, jpeg = torch.rand(1, 3, 64, 64), torch.zeros(1, 1, 64, 64)
+    assert not torch.allclose(model(x, jpeg)[:, :1], shipped(x, jpeg))
+    module.start_from(model, DEFAULT_ESTIMATOR)
+    with torch.inference_mode():
+        assert model(x, jpeg).shape[1] == 3
+        assert torch.allclose(model(x, jpeg)[:, :1], shipped(x, jpeg), atol=1e-6)
