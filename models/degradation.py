@@ -71,6 +71,7 @@ def estimate_degradation(
             noise_whiteness=noise.whiteness,
             noise_suspected=noise.suspected,
             noise_confidence=noise.confidence,
+            noise_floor=noise.floor,
             blur_sigma=blur,
             blur_confidence=confidence,
             **jpeg,

@@ -31,6 +31,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -73,19 +74,77 @@ class EstimatorTrainConfig:
     white: float = 0.2  # ... white Gaussian noise (σ log-uniform 0.5–50), ...
     correlated: float = 0.2  # ... Gaussian noise of random correlation; the rest RAP's mixtures
     data: str = "cbsd432"
+    downscale: float = 0.0  # share of samples cut from a half-size copy of the photo (less film grain)
+    extra: str = ""  # a folder of further photos under ../shared/data, used at half size (``extra_photos``)
+    extra_share: float = 0.0  # share of samples cut from them
     init_from: str = ""  # start from these DegradationEstimator weights
 
 
-def estimator_batch(images: list[np.ndarray], cfg: EstimatorTrainConfig, it: int) -> tuple[torch.Tensor, ...]:
-    """(degraded, conditions) tensors for iteration ``it``; deterministic in (seed, it)."""
+def half_size(images: list[np.ndarray]) -> list[np.ndarray]:
+    """Each photo at half size (area-averaged): CBSD432's scans carry film grain that the targets
+    call clean (the estimator reads σ≈2 on them, against 0.1–0.4 on a 500-shot mean of a real
+    scene); averaging 2×2 pixels halves it while the texture stays texture."""
+    return [cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA) for img in images]
+
+
+#: Photos of ``--extra`` with more visible white noise than this (PCA σ, 0–255, at half size) are
+#: left out: their own noise would be taught as clean.
+EXTRA_NOISE_MAX = 1.5
+
+
+def extra_photos(folder: Path) -> tuple[list[np.ndarray], list[Path]]:
+    """(training photos at half size, held-out paths) of a folder of further photos: every third
+    photo is held out, to look at the product on photos the estimator never saw, and a photo
+    with visible noise of its own (``EXTRA_NOISE_MAX``) or under 160 px at half size is left out.
+
+    Why: CBSD432 has few of the dense textures of everyday photos (lawns, rock faces, animal
+    skin), which the estimator read as camera noise of σ 16–27 on such photos from COCO.
+    """
+    from models.quality import estimate_noise_sigma
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".png"})
+    if not files:
+        raise SystemExit(f"no photos in {folder}")
+    used, held_out = files[1::3] + files[2::3], files[::3]
+    photos = half_size([cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in used])
+
+    def usable(photo: np.ndarray) -> bool:
+        sigma = estimate_noise_sigma(photo.astype(np.float32) / 255.0, jpeg=True)
+        return sigma < EXTRA_NOISE_MAX and min(photo.shape[:2]) >= 160
+
+    kept = [p for p in photos if usable(p)]
+    logger.info("%d of %d extra photos kept for training, %d held out", len(kept), len(used), len(held_out))
+    return kept, held_out
+
+
+def estimator_batch(
+    images: list[np.ndarray],
+    cfg: EstimatorTrainConfig,
+    it: int,
+    halves: list[np.ndarray] | None = None,
+    extra: list[np.ndarray] | None = None,
+) -> tuple[torch.Tensor, ...]:
+    """(degraded, conditions) tensors for iteration ``it``; deterministic in (seed, it).
+
+    ``halves`` (``half_size(images)``): a ``cfg.downscale`` share of samples is cut from them;
+    ``extra`` (``extra_photos``): a ``cfg.extra_share`` share. A camera draw that needs a larger
+    crop than a half-size photo has (downscaling) uses a full-size training photo.
+    """
     rng = np.random.default_rng([cfg.seed, it])
     rap = TrainConfig(seed=cfg.seed, batch=1, patch=cfg.patch)
     xs, cs = [], []
     for _ in range(cfg.batch):
-        img = images[rng.integers(len(images))]
+        i = rng.integers(len(images))
+        half = halves is not None and cfg.downscale > 0 and rng.random() < cfg.downscale
+        img = halves[i] if half else images[i]
+        if extra and cfg.extra_share > 0 and rng.random() < cfg.extra_share:
+            img = extra[rng.integers(len(extra))]
         u = rng.random()
         if u < cfg.camera:
-            x, _, c = camera_sample(img, rap, rng)
+            try:
+                x, _, c = camera_sample(img, rap, rng)
+            except ValueError:  # a half-size photo is smaller than this draw's crop
+                x, _, c = camera_sample(images[i], rap, rng)
         elif u < cfg.camera + cfg.white + cfg.correlated:
             x, _, c = gaussian_noise_sample(img, cfg.patch, rng, white=u < cfg.camera + cfg.white)
         else:  # RAP's synthetic mixtures, through the restorer's batch maker (one sample)
@@ -180,6 +239,8 @@ def train(run_dir: Path, cfg: EstimatorTrainConfig, save_every: int, val_every: 
         config_path.write_text(json.dumps(asdict(cfg), indent=2))
     images = load_images(SHARED / cfg.data)
     train_images, val_images = images[:-VALIDATION_IMAGES], images[-VALIDATION_IMAGES:]
+    halves = half_size(train_images) if cfg.downscale > 0 else None
+    extra = extra_photos(SHARED / cfg.extra)[0] if cfg.extra and cfg.extra_share > 0 else None
     torch.manual_seed(cfg.seed)
     model = DegradationEstimator(EstimatorConfig(channels=cfg.channels))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -218,7 +279,7 @@ def train(run_dir: Path, cfg: EstimatorTrainConfig, save_every: int, val_every: 
                 lr = learning_rate(cfg, it)  # the same warm-up + cosine schedule
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                x, c = estimator_batch(train_images, cfg, it)
+                x, c = estimator_batch(train_images, cfg, it, halves, extra)
                 loss, parts = loss_of(model(x, c[:, 1:2]), c)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

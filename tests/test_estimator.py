@@ -8,7 +8,13 @@ import pytest
 
 from models.degradation import estimate_degradation
 from models.restorers.camera import cell_noise_sigma
-from models.restorers.estimator import DEFAULT_ESTIMATOR, flat_noise_level, load_estimator, run_estimator
+from models.restorers.estimator import (
+    DEFAULT_ESTIMATOR,
+    flat_noise_level,
+    flat_readings,
+    load_estimator,
+    run_estimator,
+)
 from models.restorers.synthetic import SyntheticDegradation, quantize
 
 
@@ -115,6 +121,29 @@ def test_flat_patches_read_correlated_noise_in_full():
     noisy = scene + noise
     assert abs(flat_noise_level(noisy) / true_level - 1) < 0.2
     assert estimate_noise_sigma(noisy) < 0.6 * true_level
+
+
+def test_real_noise_shows_in_every_tone_and_texture_does_not(cc15):
+    """``flat_readings``' floor: a dense texture (a lawn-like field) beside a smooth bright object
+    reads a floor far below its level, and the level is in doubt (``Degradation.texture_doubt``);
+    the same scene under white noise, and real camera photos, read floors close to their levels."""
+    from models.restorers.base import Degradation
+
+    rng = np.random.default_rng(7)
+    h, w = 256, 320
+    lawn = 0.35 + 0.12 * cv2.GaussianBlur(rng.standard_normal((h, w, 3)).astype(np.float32), (0, 0), 0.8)
+    lawn[:, :, 2] *= 0.6
+    scene = lawn.copy()
+    scene[96:160, 240:304] = np.linspace(0.75, 0.9, 64, dtype=np.float32)[None, :, None]  # a smooth disc, 5 %
+    level, floor = flat_readings(scene)
+    assert level > 8 and floor < 0.2 * level
+    assert Degradation(noise_sigma=level, noise_floor=floor).texture_doubt
+    noisy = scene + rng.standard_normal(scene.shape).astype(np.float32) * 20 / 255
+    level, floor = flat_readings(noisy)
+    assert floor > 0.6 * level and not Degradation(noise_sigma=level, noise_floor=floor).texture_doubt
+    for shot, _ in cc15:
+        found = estimate_degradation(shot)
+        assert found.noise_floor > 0.6 * found.noise_sigma and not found.texture_doubt, found
 
 
 def test_tiles_agree_with_one_pass(photo):

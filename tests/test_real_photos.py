@@ -181,6 +181,23 @@ def test_a_named_denoise_acts_on_a_suspected_level_and_restore_does_not(restorer
     assert not any("grain" in n for n in plain.notes), plain.notes
 
 
+def test_a_level_in_doubt_is_removed_and_the_reply_says_it_may_be_texture(restorer, photo):
+    """``Degradation.texture_doubt``: the level still acts (the photo changes), and the reply and
+    the estimate's description say the smoothest tones read far less, with what to do."""
+    h, w = photo.shape[:2]
+    doubtful = Degradation(noise_sigma=12.0, noise_whiteness=0.0, noise_floor=3.0)
+    assert doubtful.texture_doubt and "perhaps partly texture" in doubtful.describe()
+    out = restorer.restore(photo, RegionMaps.uniform(h, w, 1.0, "restore"), doubtful)
+    assert _psnr(out.image, photo) < 45
+    said = "the smoothest tones vary only as σ≈3 would, so part of what was read may be texture"
+    assert any(said in n for n in out.notes), out.notes
+    sure = Degradation(noise_sigma=12.0, noise_whiteness=0.0, noise_floor=9.0)
+    assert not sure.texture_doubt and "texture" not in sure.describe()
+    out = restorer.restore(photo, RegionMaps.uniform(h, w, 1.0, "restore"), sure)
+    assert not any("texture" in n for n in out.notes), out.notes
+    assert not Degradation(noise_sigma=12.0).texture_doubt  # no floor read: no doubt
+
+
 def test_a_named_operation_does_not_leak_into_a_neighbour_along_a_feathered_border(restorer, photo):
     """"restore the face strongly and denoise the rest": the border pixels hold some of the named
     "denoise" and some of "restore"'s JPEG weight, but no JPEG floor (neither region asked for

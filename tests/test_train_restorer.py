@@ -102,13 +102,19 @@ def test_resume_continues_the_same_run_and_export_loads(trainer, tmp_path):
     assert np.isfinite(model(x, torch.zeros_like(x)).detach().numpy()).all()
 
 
-def test_the_estimator_trainer_starts_from_exported_weights(trainer):
-    """``--init-from`` an exported estimator (noise output only) into the training model (noise and
-    blur outputs): its noise output is the export's, where loading the state dict as is failed."""
+@pytest.fixture(scope="module")
+def estimator_trainer(trainer):
     spec = importlib.util.spec_from_file_location("train_estimator", REPO / "scripts" / "train_estimator.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["train_estimator"] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
+    return module
+
+
+def test_the_estimator_trainer_starts_from_exported_weights(estimator_trainer):
+    """``--init-from`` an exported estimator (noise output only) into the training model (noise and
+    blur outputs): its noise output is the export's, where loading the state dict as is failed."""
+    module = estimator_trainer
     from models.restorers.estimator import DEFAULT_ESTIMATOR, load_estimator
     from models.restorers.network import DegradationEstimator, EstimatorConfig
 
@@ -120,3 +126,29 @@ def test_the_estimator_trainer_starts_from_exported_weights(trainer):
     with torch.inference_mode():
         assert model(x, jpeg).shape[1] == 3
         assert torch.allclose(model(x, jpeg)[:, :1], shipped(x, jpeg), atol=1e-6)
+
+
+def test_estimator_batches_from_half_size_and_extra_photos(estimator_trainer, trainer, shared_data, tmp_path):
+    """``--downscale`` / ``--extra``: every third extra photo is held out, noisy or small ones are
+    left out, and batches drawing on them stay reproducible and differ from plain ones."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:400, 0:420]
+    smooth = np.stack([yy / 2, xx / 2, (yy + xx) / 4], axis=-1).clip(0, 255).astype(np.uint8)
+    noisy = np.clip(smooth + rng.normal(0, 12, smooth.shape), 0, 255).astype(np.uint8)
+    photos = [smooth, noisy, smooth[:200, :200], smooth, smooth, smooth]  # a0 … a5
+    for i, photo in enumerate(photos):
+        cv2.imwrite(str(tmp_path / f"a{i}.png"), photo)
+    kept, held_out = estimator_trainer.extra_photos(tmp_path)
+    assert [p.name for p in held_out] == ["a0.png", "a3.png"]
+    assert len(kept) == 2 and kept[0].shape == (200, 210, 3)  # a4, a5 at half size; a1 noisy, a2 small
+    images = trainer.load_images(shared_data / "cbsd432")[:4]
+    cfg = estimator_trainer.EstimatorTrainConfig(batch=4, patch=64, downscale=0.5, extra_share=0.5)
+    halves = estimator_trainer.half_size(images)
+    a = estimator_trainer.estimator_batch(images, cfg, 3, halves, kept)
+    b = estimator_trainer.estimator_batch(images, cfg, 3, halves, kept)
+    plain_cfg = estimator_trainer.EstimatorTrainConfig(batch=4, patch=64)
+    plain = estimator_trainer.estimator_batch(images, plain_cfg, 3)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not torch.equal(a[0], plain[0])

@@ -47,6 +47,9 @@ class Degradation:
     noise_suspected: a noise level the flattest patches hold but the estimator set aside as
         likely texture, leaving no visible noise (0 = none; ``estimator.noise_reading``).
         Automatic edits never act on it; an operation the user names does (``asked_noise``).
+    noise_floor: the flat-patch level of the smoothest tone band (0 = not read;
+        ``estimator.flat_readings``): far below ``noise_sigma``, part of that may be texture
+        (``texture_doubt``).
     """
 
     noise_sigma: float = 0.0
@@ -58,6 +61,7 @@ class Degradation:
     blur_confidence: float = 1.0
     noise_suspected: float = 0.0
     noise_confidence: float = 1.0
+    noise_floor: float = 0.0
 
     @property
     def asked_noise(self) -> float:
@@ -73,6 +77,14 @@ class Degradation:
         return max(self.noise_sigma, min(self.noise_suspected, SUSPECTED_NOISE_CAP))
 
     @property
+    def texture_doubt(self) -> bool:
+        """The noise level may be partly texture: its smoothest tone band reads less than
+        ``levels.TEXTURE_DOUBT`` of it (dense texture, a lawn or fur, with a few smooth things)."""
+        from models.restorers.levels import TEXTURE_DOUBT
+
+        return self.noise_sigma >= 1.0 and 0.0 < self.noise_floor < TEXTURE_DOUBT * self.noise_sigma
+
+    @property
     def sharpen_sigma(self) -> float:
         """The blur σ (px) worth sharpening at fidelity 1: the reading × its confidence."""
         return self.blur_sigma * self.blur_confidence
@@ -84,6 +96,8 @@ class Degradation:
         if self.noise_sigma < 1.5:
             kind = "noise"
         parts = [f"{kind} σ≈{self.noise_sigma:.0f}", f"blur σ≈{self.blur_sigma:.1f} px"]
+        if self.texture_doubt:
+            parts[0] += f" (perhaps partly texture: the smoothest tones read σ≈{self.noise_floor:.0f})"
         if self.blur_sigma >= 0.35 and self.blur_confidence < 0.5:
             parts[-1] += " (uncertain: not sharpened)" if self.blur_confidence < 0.15 else " (uncertain)"
         if self.jpeg_quality is not None:

@@ -10,9 +10,10 @@ are combined (``noise_reading``):
 
 - **PCA σ** (``quality.estimate_noise_sigma``): exact for white noise, robust to texture, blind
   to correlated noise;
-- **flat-patch level** (``flat_noise_level``): the whole cell-scale variance of the flattest
+- **flat-patch level** (``flat_readings``): the whole cell-scale variance of the flattest
   patches, so correlated noise reads in full; calibrated on the camera model (``FLAT_BIAS``);
-  texture reads as noise in a photo without flat areas;
+  texture reads as noise in a photo without flat areas, which the same reading in the smoothest
+  tone band (its floor) flags where a few smooth things are far quieter than the level;
 - **learned map** (``DegradationEstimator``, trained by ``scripts/train_estimator.py`` on the
   camera model, white and correlated Gaussian noise and RAP's mixtures): tells noise from texture,
   but with a wider error (±50 % per image) than the flat-patch level on photos with flat areas;
@@ -129,6 +130,9 @@ def run_estimator(
 #: divided by ``FLAT_BIAS``, the median ratio of that reading to the true level for the camera
 #: model on texture-free scenes (CBSD432 training photos blurred by σ 6 px; 10–90 %: 0.70–1.07).
 _FLAT_CELLS, _FLAT_STEP, _FLAT_QUANTILE, FLAT_BIAS = 8, 4, 0.10, 0.86
+#: The floor (``flat_readings``): patches in this many bands of brightness (equal counts), a band
+#: read where it holds this many patches.
+_TONE_BANDS, _BAND_PATCHES = 6, 30
 #: Whiteness of the noise from r = PCA σ / the correlated reading (the flat-patch level where
 #: trusted, and separately the learned median): 0 (correlated) at r ≤ 0.3, 1 (white) at r ≥ 0.6.
 #: White noise reads r ≈ 0.8–1.1, camera JPEGs' noise r ≈ 0.05–0.2 (PCA sees only its finest
@@ -171,19 +175,24 @@ _SUSPICION = (4.0, 8.0)
 NOISE_SOFTNESS_PER_SIGMA = 0.036
 
 
-def flat_noise_level(image: np.ndarray, region: np.ndarray | None = None) -> float:
-    """Noise level (the restorer's condition: σ on 2×2 cells × 2, 0–255) read on the flattest
-    patches of ``image`` (H, W, 3) float in [0, 1]; ``region``: bool (H, W) or None.
+def flat_readings(image: np.ndarray, region: np.ndarray | None = None) -> tuple[float, float]:
+    """(level, floor): the noise level (the restorer's condition: σ on 2×2 cells × 2, 0–255) read
+    on the flattest patches of ``image`` (H, W, 3) float in [0, 1], and the same reading in its
+    smoothest tone band; ``region``: bool (H, W) or None.
 
-    Unlike PCA it measures the whole variance, so correlated noise reads in full; texture reads as
-    noise where a photo has no flat area (``noise_reading`` caps it with the learned map).
+    Unlike PCA the level measures the whole variance, so correlated noise reads in full; texture
+    reads as noise where a photo has no flat area (``noise_reading`` caps it with the learned map).
+    The floor splits the patches into ``_TONE_BANDS`` bands of brightness and takes the lowest
+    band's reading: real noise shows in every band, so a floor far below the level says part of
+    the level is texture (``Degradation.texture_doubt``). It is the level where fewer than two
+    bands have ``_BAND_PATCHES`` patches.
     """
     from numpy.lib.stride_tricks import sliding_window_view
 
     p = _FLAT_CELLS
     h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
     if min(h, w) < 4 * p:
-        return 0.0
+        return 0.0, 0.0
     cells = (image[:h, :w] * 255.0).reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3), dtype=np.float32)
     patches = sliding_window_view(cells, (p, p), axis=(0, 1))[::_FLAT_STEP, ::_FLAT_STEP]  # (a, b, 3, p, p)
     a, b = patches.shape[:2]
@@ -197,8 +206,23 @@ def flat_noise_level(image: np.ndarray, region: np.ndarray | None = None) -> flo
         inside = keep & np.pad(centre, ((0, a - centre.shape[0]), (0, b - centre.shape[1]))).ravel()
         keep = inside if inside.sum() >= 50 else keep
     if keep.sum() < 20:
-        return 0.0
-    return float(2.0 * np.sqrt(np.quantile(variance[keep], _FLAT_QUANTILE)) / FLAT_BIAS)
+        return 0.0, 0.0
+    variance, mean = variance[keep], mean[keep]
+    level = _flat_level(variance)
+    edges = np.quantile(mean, np.linspace(0.0, 1.0, _TONE_BANDS + 1))[1:-1]
+    band = np.searchsorted(edges, mean, side="right")
+    counts = np.bincount(band, minlength=_TONE_BANDS)
+    floors = [_flat_level(variance[band == k]) for k in range(_TONE_BANDS) if counts[k] >= _BAND_PATCHES]
+    return level, (min(floors) if len(floors) >= 2 else level)
+
+
+def _flat_level(variance: np.ndarray) -> float:
+    return float(2.0 * np.sqrt(np.quantile(variance, _FLAT_QUANTILE)) / FLAT_BIAS)
+
+
+def flat_noise_level(image: np.ndarray, region: np.ndarray | None = None) -> float:
+    """The flat-patch noise level alone (``flat_readings``)."""
+    return flat_readings(image, region)[0]
 
 
 @functools.lru_cache(maxsize=4)
@@ -218,7 +242,8 @@ class NoiseReading:
     when it was set aside as likely texture and nothing visible was left (0 otherwise): what a
     user who asks to denoise most likely sees (``Degradation.noise_suspected``); confidence: how well
     the learned reading bears out the flat-patch level (``CONFIDENT_AGREEMENT``), 1 where that was
-    not needed (white noise).
+    not needed (white noise); floor: the flat-patch level of the smoothest tone band
+    (``flat_readings``, ``Degradation.noise_floor``).
     """
 
     level: float
@@ -228,6 +253,7 @@ class NoiseReading:
     learned: float
     suspected: float = 0.0
     confidence: float = 1.0
+    floor: float = 0.0
 
 
 def noise_reading(
@@ -258,9 +284,9 @@ def noise_reading(
     inside = learned_map if region is None or region.sum() < 64 else learned_map[region]
     learned = float(np.median(inside))
     white = estimate_noise_sigma(image, region, jpeg=jpeg_quality is not None)
-    flat = flat_noise_level(image, region)
+    flat, floor = flat_readings(image, region)
     if jpeg_quality is not None and jpeg_quality < _READABLE_QUALITY:
-        return NoiseReading(white, 1.0, white, flat, learned)
+        return NoiseReading(white, 1.0, white, flat, learned, floor=floor)
     if learned < _MIN_LEVEL:
         reading = NoiseReading(white, 1.0, white, flat, learned)
     else:
@@ -276,6 +302,7 @@ def noise_reading(
         sure = (learned / max(flat, 1e-6) - lo) / (hi - lo)
         confidence = float(np.clip(sure, 0.0, 1.0)) if flat > white else 1.0
         reading = NoiseReading(level, whiteness, white, flat, learned, confidence=confidence)
+    reading = dataclasses.replace(reading, floor=floor)
     if reading.level < NEGLIGIBLE["noise"] and flat >= _MIN_LEVEL:
         return dataclasses.replace(reading, suspected=flat)
     return reading

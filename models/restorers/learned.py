@@ -385,6 +385,11 @@ class NetworkRestorer(ClassicalRestorer):
                     )
                 elif float(used.max()) > float(plain[active].max()) + 0.5:
                     note += f", more than the σ≈{degradation.noise_sigma:.1f} measured, as you asked"
+                if degradation.texture_doubt and not suspected:
+                    note += (
+                        f"; the smoothest tones vary only as σ≈{degradation.noise_floor:.0f} would, so part "
+                        "of what was read may be texture: if detail was lost, ask for it gently"
+                    )
                 notes.append(note)
         dejpeg = (maps.dejpeg > 0) & (jpeg > 0)
         if dejpeg.any():
