@@ -61,7 +61,7 @@ def _effect(region: RegionReport, degradation: Degradation | None) -> str:
         return float(asked_level(measured, strength, explicit, ASKED_FLOORS[floor]))
 
     parts = []
-    noise = level(degradation.asked_noise if explicit else degradation.noise_sigma, "noise")
+    noise = level(degradation.asked_noise if explicit else degradation.automatic_noise, "noise")
     if weights["denoise"] and noise >= NEGLIGIBLE["noise"]:
         parts.append(f"noise σ≈{noise:.0f}")
     blur = level(degradation.sharpen_sigma, "blur")

@@ -30,6 +30,13 @@ def test_fidelity_scales_the_stated_levels():
     assert "removing" not in describe_region(_region("keep", None, 1.0), d)
 
 
+def test_a_level_in_doubt_is_stated_as_removed():
+    """``Degradation.automatic_noise``: "restore" states the reduced level, "denoise" the read one."""
+    d = Degradation(noise_sigma=16, noise_whiteness=0.0, noise_floor=6)  # 16 × (6 / 8)² = 9
+    assert "noise σ≈9" in describe_region(_region("restore", None, 1.0), d)
+    assert "noise σ≈16" in describe_region(_region("denoise", None, 1.0), d)
+
+
 def test_adaptive_choice_is_explained():
     from models.restorers.adaptive import AdaptiveFidelity
 

@@ -181,18 +181,24 @@ def test_a_named_denoise_acts_on_a_suspected_level_and_restore_does_not(restorer
     assert not any("grain" in n for n in plain.notes), plain.notes
 
 
-def test_a_level_in_doubt_is_removed_and_the_reply_says_it_may_be_texture(restorer, photo):
-    """``Degradation.texture_doubt``: the level still acts (the photo changes), and the reply and
-    the estimate's description say the smoothest tones read far less, with what to do."""
+def test_a_level_in_doubt_is_reduced_for_restore_and_not_for_a_named_denoise(restorer, photo):
+    """``Degradation.texture_doubt``: "restore" removes ``automatic_noise`` (level × (floor / half
+    the level)²), a named "denoise" the level read, and each reply says why."""
     h, w = photo.shape[:2]
-    doubtful = Degradation(noise_sigma=12.0, noise_whiteness=0.0, noise_floor=3.0)
+    doubtful = Degradation(noise_sigma=16.0, noise_whiteness=0.0, noise_floor=6.0)
     assert doubtful.texture_doubt and "perhaps partly texture" in doubtful.describe()
-    out = restorer.restore(photo, RegionMaps.uniform(h, w, 1.0, "restore"), doubtful)
-    assert _psnr(out.image, photo) < 45
-    said = "the smoothest tones vary only as σ≈3 would, so part of what was read may be texture"
-    assert any(said in n for n in out.notes), out.notes
-    sure = Degradation(noise_sigma=12.0, noise_whiteness=0.0, noise_floor=9.0)
-    assert not sure.texture_doubt and "texture" not in sure.describe()
+    assert doubtful.automatic_noise == pytest.approx(9.0)
+    restored = restorer.restore(photo, RegionMaps.uniform(h, w, 1.0, "restore"), doubtful)
+    denoised = restorer.restore(photo, RegionMaps.uniform(h, w, 1.0, "denoise"), doubtful)
+    nine = Degradation(noise_sigma=9.0, noise_whiteness=0.0)
+    assert np.array_equal(restored.image, restorer.restore(photo, RegionMaps.uniform(h, w, 1.0), nine).image)
+    assert _psnr(denoised.image, photo) < _psnr(restored.image, photo) < 45
+    said = "removed noise at σ≈9 of the σ≈16 read: the smoothest tones vary only as σ≈6 would"
+    assert any(said in n for n in restored.notes), restored.notes
+    said = "so part of it may be texture (if detail was lost, ask gently)"
+    assert any(said in n for n in denoised.notes), denoised.notes
+    sure = Degradation(noise_sigma=16.0, noise_whiteness=0.0, noise_floor=9.0)
+    assert not sure.texture_doubt and sure.automatic_noise == 16.0 and "texture" not in sure.describe()
     out = restorer.restore(photo, RegionMaps.uniform(h, w, 1.0, "restore"), sure)
     assert not any("texture" in n for n in out.notes), out.notes
     assert not Degradation(noise_sigma=12.0).texture_doubt  # no floor read: no doubt

@@ -180,7 +180,8 @@ class NetworkRestorer(ClassicalRestorer):
 
         The measured level × strength, at least the floor of an
         explicit request (``levels.asked_level``), × the action's weight. A named "denoise"
-        measures from ``Degradation.asked_noise`` (a suspected level the estimate set aside).
+        measures from ``Degradation.asked_noise`` (a suspected level the estimate set aside);
+        automatic edits from ``Degradation.automatic_noise`` (less where the level is in doubt).
         """
         s = np.clip(strength[rows, cols], 0.0, 2.0)
         explicit = maps.explicit[rows, cols]
@@ -189,6 +190,9 @@ class NetworkRestorer(ClassicalRestorer):
         measured = degradation.noise_sigma
         if degradation.asked_noise > measured:  # a named "denoise" acts on the suspected level
             measured = measured + _named(explicit, denoise) * (degradation.asked_noise - measured)
+        elif degradation.automatic_noise < measured:  # a level in doubt: automatic edits take less
+            automatic = degradation.automatic_noise
+            measured = automatic + _named(explicit, denoise) * (measured - automatic)
         noise = asked_level(measured, s, _named(explicit, denoise), ASKED_FLOORS["noise"]) * denoise
         jpeg = asked_level(
             jpeg_condition(degradation.jpeg_quality), s, _named(explicit, dejpeg), ASKED_FLOORS["jpeg"]
@@ -386,10 +390,14 @@ class NetworkRestorer(ClassicalRestorer):
                 elif float(used.max()) > float(plain[active].max()) + 0.5:
                     note += f", more than the σ≈{degradation.noise_sigma:.1f} measured, as you asked"
                 if degradation.texture_doubt and not suspected:
-                    note += (
-                        f"; the smoothest tones vary only as σ≈{degradation.noise_floor:.0f} would, so part "
-                        "of what was read may be texture: if detail was lost, ask for it gently"
-                    )
+                    floor = f"the smoothest tones vary only as σ≈{degradation.noise_floor:.0f} would"
+                    if (_named(maps.explicit, maps.denoise)[active] > 0).all():
+                        note += f"; {floor}, so part of it may be texture (if detail was lost, ask gently)"
+                    else:  # automatic: the level was reduced (``Degradation.automatic_noise``)
+                        note += (
+                            f" of the σ≈{degradation.noise_sigma:.0f} read: {floor}, so the rest is likely "
+                            "texture (ask to denoise to remove all of it)"
+                        )
                 notes.append(note)
         dejpeg = (maps.dejpeg > 0) & (jpeg > 0)
         if dejpeg.any():

@@ -49,8 +49,9 @@ def asked_level(measured, strength, explicit, floor: float):
 #: exactly, and the reply says there was nothing to remove.
 NEGLIGIBLE = {"noise": 1.0, "blur": 0.35}
 
-#: A noise level is in doubt (``Degradation.texture_doubt``) where the smoothest tone band reads less
-#: than this share of it (``estimator.flat_readings``): real noise shows in every band. On
+#: A noise level is in doubt (``Degradation.texture_doubt``; automatic edits then remove less:
+#: ``Degradation.automatic_noise``) where the smoothest tone band reads less than this share of it
+#: (``estimator.flat_readings``): real noise shows in every band. On
 #: ``cc15_realnoise`` (three cameras) the share is 0.64–0.92, on noisy COCO photos 0.74–0.89; on the
 #: camera model (212 CBSD432 training crops, level ≥ 4) 5 % read below 0.51 (its highlights are
 #: quieter than real cameras'); on 32 held-out COCO photos read at σ ≥ 4, the 8 below 0.5 are a
