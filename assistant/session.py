@@ -152,8 +152,12 @@ class Session:
         opts = options or self.options
         if prompt is not None:
             opts = replace(opts, prompt=prompt)
+        # a refinement re-runs from the image the current version was restored from: its
+        # targets are where that turn found them (``pipeline.FoundRegions``)
+        current = self.versions[self.index]
+        reuse = current.result.found if current.result is not None and current.start == start else None
         try:
-            result = run_plan(self.versions[start].image, plan, opts, progress)
+            result = run_plan(self.versions[start].image, plan, opts, progress, reuse=reuse)
         except (TargetsNotFound, BackendUnavailable) as err:
             return Reply(str(err), self.current, status=1)
         except ValueError as err:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,32 @@ def test_max_versions_drops_the_oldest_after_the_original(photo):
     assert session.undo().ok and session.undo().ok and session.index == 0
     with pytest.raises(ValueError, match="max_versions must be at least 3"):
         Session(photo, max_versions=2)
+
+
+def test_a_refinement_reuses_where_the_last_turn_found_its_targets(session, monkeypatch):
+    """"stronger" and a slider move re-run from the same image: the cat is not looked for again
+    (``pipeline.FoundRegions``); a new instruction, other thresholds or a click look again."""
+    from models.grounding.offline import OfflineGrounder
+
+    looked: list[str] = []
+    ground = OfflineGrounder.ground
+
+    def counting(self, target, prompt=None, others=None):
+        looked.append(target)
+        return ground(self, target, prompt, others)
+
+    monkeypatch.setattr(OfflineGrounder, "ground", counting)
+    first = session.send("restore the cat, keep the background")
+    assert first.ok and looked == ["cat", "background"]
+    stronger = session.send("stronger")
+    assert stronger.ok and looked == ["cat", "background"]  # nothing looked for again
+    assert np.array_equal(stronger.result.groundings[0].mask, first.result.groundings[0].mask)
+    assert stronger.result.groundings[0].how == first.result.groundings[0].how
+    assert not np.array_equal(stronger.image.rgb, first.image.rgb)  # and it did restore more
+    also = session.send("also denoise the image")  # a refinement adding a target: only that one
+    assert also.ok and looked == ["cat", "background", "image"]
+    session.send("sharpen the cat")  # a new instruction, on the new version: found again
+    assert looked[-1] == "cat" and len(looked) == 4
+    other = replace(session.options, box_threshold=0.4)
+    session.run(session.last_result.plan, session.versions[session.index].start, options=other)
+    assert len(looked) == 5  # other thresholds: found again
