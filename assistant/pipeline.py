@@ -152,6 +152,9 @@ class RunResult:
             "degradation": {
                 "noise_sigma": round(d.noise_sigma, 2),
                 "noise_whiteness": round(d.noise_whiteness, 3),
+                "noise_floor": round(d.noise_floor, 2),  # the smoothest tones' reading
+                "noise_in_doubt": d.texture_doubt,  # perhaps partly texture: "restore" took less
+                "noise_removed_automatically": round(d.automatic_noise, 2),
                 "blur_sigma": round(d.blur_sigma, 2),
                 "blur_confidence": round(d.blur_confidence, 3),
                 "jpeg_quality": d.jpeg_quality,
