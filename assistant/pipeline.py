@@ -235,11 +235,11 @@ def ground_plan(
     """
     targets = plan.targets
     prompted = next((t for t in targets if t != BACKGROUND), None)
-    named = _named_targets(plan)
+    names = _named_targets(plan)
     found: dict[str, Grounding] = {}
     errors: list[GroundingError] = []
     for target in sorted(targets, key=lambda t: (t == BACKGROUND, t == IMAGE)):
-        earlier = reuse.get(target, named) if reuse is not None and not prompt else None
+        earlier = reuse.get(target, names) if reuse is not None and not prompt else None
         if earlier is not None:
             found[target] = earlier
             continue
