@@ -54,6 +54,7 @@ NEGLIGIBLE = {"noise": 1.0, "blur": 0.35}
 #: (``estimator.flat_readings``): real noise shows in every band. On
 #: ``cc15_realnoise`` (three cameras) the share is 0.64–0.92, on noisy COCO photos 0.74–0.89; on the
 #: camera model (212 CBSD432 training crops, level ≥ 4) 5 % read below 0.51 (its highlights are
-#: quieter than real cameras'); on 32 held-out COCO photos read at σ ≥ 4, the 8 below 0.5 are a
-#: desert from the air, a teddy bear's fur, food, a curtain, a hydrant's paint.
+#: quieter than real cameras'); on 32 held-out COCO photos read at σ ≥ 4, the 7 below 0.5 are a
+#: desert from the air, a teddy bear's fur, three plates of food, a curtain, a kitchen
+#: (``benchmarks/texture_doubt.py``).
 TEXTURE_DOUBT = 0.5
