@@ -154,6 +154,7 @@ class RunResult:
                 "noise_whiteness": round(d.noise_whiteness, 3),
                 "noise_floor": round(d.noise_floor, 2),  # the smoothest tones' reading
                 "noise_in_doubt": d.texture_doubt,  # perhaps partly texture: "restore" took less
+                "noise_sensor_pattern": d.noise_sensor,  # the grain follows the sensor's colour filter
                 "noise_removed_automatically": round(d.automatic_noise, 2),
                 "blur_sigma": round(d.blur_sigma, 2),
                 "blur_confidence": round(d.blur_confidence, 3),

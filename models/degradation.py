@@ -72,6 +72,7 @@ def estimate_degradation(
             noise_suspected=noise.suspected,
             noise_confidence=noise.confidence,
             noise_floor=noise.floor,
+            noise_sensor=noise.sensor,
             blur_sigma=blur,
             blur_confidence=confidence,
             **jpeg,

@@ -56,6 +56,7 @@ def test_run_restores_a_degraded_photo_and_writes_report(degraded, tmp_path):
     assert report["degradation"]["noise_sigma"] > 10
     assert report["degradation"]["noise_floor"] > 0.5 * report["degradation"]["noise_sigma"]  # white noise
     assert report["degradation"]["noise_in_doubt"] is False
+    assert report["degradation"]["noise_sensor_pattern"] is False  # synthetic white noise: no sensor
     assert report["degradation"]["noise_removed_automatically"] == report["degradation"]["noise_sigma"]
     assert report["quality"]["after"]["noise_sigma"] < report["quality"]["before"]["noise_sigma"]
     assert set(report["timings_s"]) >= {"parse", "ground", "estimate", "restore"}

@@ -262,20 +262,33 @@ def test_denoise_and_restore_a_real_camera_photo(cc15):
     assert "camera-noise network" in denoised.text and "no visible noise" not in denoised.text
 
 
-def test_noisy_leaves_read_as_texture_are_denoised_when_asked(shared_data):
-    """cc15's leaves: the learned reading takes their grain for texture, so nothing visible is
-    measured; the flat-patch level is kept as a suspicion that a named "denoise" acts on."""
+def test_noisy_leaves_the_learned_map_took_for_texture_are_read_by_the_sensor_pattern(shared_data):
+    """cc15's leaves: the learned reading takes their grain for texture (no visible noise), but the
+    flattest areas carry the camera's colour-filter pattern, so the flat-patch level is read as
+    noise, and "restore" removes it as a named "denoise" does. The same photo halved (the pattern
+    gone, as in a resized photo) keeps the level as a suspicion that only a named "denoise" acts on."""
     from assistant.imageio import LoadedImage
     from assistant.pipeline import RunOptions
     from assistant.session import Session
     from models.degradation import estimate_degradation
+    from models.restorers.estimator import run_estimator
 
     shot = shared_data / "cc15_realnoise" / "5dmark3_iso3200_2_real.png"
     if not shot.is_file():
         pytest.skip(f"{shot} is missing")
     noisy, truth = _rgb(shot), _rgb(shot.with_name("5dmark3_iso3200_2_mean.png"))
+    assert float(np.median(run_estimator(noisy))) < 2.5  # the learned map alone sees no visible noise
     measured = estimate_degradation(noisy)
-    assert measured.noise_sigma < 1.0 and measured.noise_suspected > 5.0, measured
-    reply = Session(LoadedImage(noisy), RunOptions(backend="offline")).send("denoise the whole photo")
-    assert _psnr(reply.image.rgb, truth) > _psnr(noisy, truth) + 2.0
-    assert "for texture" in reply.text
+    assert measured.noise_sensor and measured.noise_sigma > 6.0 and measured.noise_suspected == 0.0, measured
+    assert "sensor's colour pattern" in measured.describe()
+    out = {}
+    for instruction in ("restore the photo", "denoise the whole photo"):
+        reply = Session(LoadedImage(noisy), RunOptions(backend="offline")).send(instruction)
+        out[instruction] = _psnr(reply.image.rgb, truth)
+    assert out["restore the photo"] > _psnr(noisy, truth) + 2.0
+    assert out["restore the photo"] == pytest.approx(out["denoise the whole photo"], abs=0.05)
+    assert not estimate_degradation(truth).noise_sensor  # the same scene without noise
+
+    half = cv2.resize(noisy, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    resized = estimate_degradation(half)
+    assert not resized.noise_sensor and resized.noise_suspected > 5.0, resized

@@ -50,6 +50,9 @@ class Degradation:
     noise_floor: the flat-patch level of the smoothest tone band (0 = not read;
         ``estimator.flat_readings``): far below ``noise_sigma``, part of that may be texture
         (``texture_doubt``).
+    noise_sensor: the flattest areas' variation carries a camera sensor's colour-filter pattern,
+        so the level was read as noise where the learned map took it for texture
+        (``sensor.py``; ``estimator._sensor_checked``).
     """
 
     noise_sigma: float = 0.0
@@ -62,6 +65,7 @@ class Degradation:
     noise_suspected: float = 0.0
     noise_confidence: float = 1.0
     noise_floor: float = 0.0
+    noise_sensor: bool = False
 
     @property
     def asked_noise(self) -> float:
@@ -112,6 +116,8 @@ class Degradation:
         if self.noise_sigma < 1.5:
             kind = "noise"
         parts = [f"{kind} σ≈{self.noise_sigma:.0f}", f"blur σ≈{self.blur_sigma:.1f} px"]
+        if self.noise_sensor:
+            parts[0] += " (its grain follows the camera sensor's colour pattern)"
         if self.texture_doubt:
             parts[0] += f" (perhaps partly texture: the smoothest tones read σ≈{self.noise_floor:.0f})"
         if self.blur_sigma >= 0.35 and self.blur_confidence < 0.5:
