@@ -23,6 +23,10 @@ Their ratio says whether the noise is white (PCA explains the flat-patch level) 
 (``Degradation.noise_whiteness``; the restorer routes correlated noise to its camera network).
 The result is one level per image or region (``noise_reading`` says why not a per-pixel map).
 
+Where the learned map sees no visible noise but the flat patches do, the level is a suspicion of
+texture, unless the flattest areas carry a camera sensor's colour-filter pattern (``sensor.py``,
+``_suspicion``).
+
 Blur (``blur_reading``): the classical edge-width estimate, denoised at the level above; it is
 trusted in proportion to the noise's whiteness, and for camera noise only above the softness
 that demosaicking and in-camera processing leave (``CAMERA_SOFTNESS_PX``).
@@ -148,7 +152,7 @@ AGREEMENT = (0.2, 0.4)
 #: The learned / flat ratio from which the level counts as sure (``NoiseReading.confidence``): from
 #: 0 at 0.4 to 1 at 0.6, stricter than ``AGREEMENT``. Camera-model photos whose level was over-read
 #: 1.5× by flat texture read 0.30–0.34; ``cc15_realnoise`` 0.49–2.4 (one 0.25: its leaves'
-#: grain, which the estimate sets aside).
+#: grain, read as a suspicion that the sensor's pattern settles: ``_suspicion``).
 CONFIDENT_AGREEMENT = (0.4, 0.6)
 #: Below this JPEG quality compression has removed most noise and its blocks fill the flat patches:
 #: the learned and flat-patch readings are not used (the estimator was not trained to read noise
