@@ -74,3 +74,15 @@ def test_real_camera_files_against_clean_scans(shared_data, cbsd68):
     for name in ("101085", "12084", "21077", "291000"):  # grainy film scans the flat patches misread
         photo = _rgb(cbsd68 / f"{name}.png")
         assert not is_sensor_noise(photo), (name, sensor_pattern(photo))
+
+
+def test_strips_agree_with_one_pass(scene):
+    """The block statistics are read a strip at a time (memory on 12 MP photos); each strip's
+    filter sees its neighbours' edge rows, so the strips add up to one pass."""
+    from models.restorers.sensor import _block_statistics
+
+    captured = _capture(scene, 8.0).astype(np.float32)[:400, :320]
+    one = _block_statistics(captured, strip=1000)
+    for strip in (1, 3):
+        for a, b in zip(_block_statistics(captured, strip=strip), one, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

@@ -47,17 +47,11 @@ def sensor_pattern(image: np.ndarray, region: np.ndarray | None = None) -> tuple
     """(σ, share) of the 2×2 colour-filter pattern in the fine-scale variance of the flattest
     blocks of ``image`` (H, W, 3) float in [0, 1]; ``region``: bool (H, W) or None (blocks whose
     centre is inside, where there are enough). (0, 0) for images too small to tell."""
-    import cv2
-
     b = _BLOCK
     h, w = image.shape[0] // b * b, image.shape[1] // b * b
     if h * w < _MIN_BLOCKS * b * b / _FLAT_SHARE:  # too few blocks for the flattest to count
         return 0.0, 0.0
-    x = np.ascontiguousarray(image[:h, :w], dtype=np.float32) * 255.0
-    k = np.array([0.25, 0.5, 0.25], np.float32)
-    fine = x - cv2.sepFilter2D(x, -1, k, k, borderType=cv2.BORDER_REFLECT)  # the 1-px scale
-    energy = np.square(fine).mean(axis=2).reshape(h // b, b, w // b, b).mean(axis=(1, 3))
-    tone = x.mean(axis=2).reshape(h // b, b, w // b, b).mean(axis=(1, 3))
+    energy, tone, phases = _block_statistics(image[:h, :w])
     usable = (tone > 10.0) & (tone < 245.0)  # clipped blocks hold no noise
     if region is not None:
         inside = usable & region[b // 2 : h : b, b // 2 : w : b]
@@ -65,11 +59,36 @@ def sensor_pattern(image: np.ndarray, region: np.ndarray | None = None) -> tuple
     if usable.sum() < _MIN_BLOCKS / _FLAT_SHARE:
         return 0.0, 0.0
     flat = usable & (energy <= np.quantile(energy[usable], _FLAT_SHARE))
-    blocks = fine.reshape(h // b, b, w // b, b, 3).transpose(0, 2, 1, 3, 4)[flat]  # (n, b, b, 3)
-    phases = np.square(blocks).reshape(-1, b // 2, 2, b // 2, 2, 3).mean(axis=(0, 1, 3))  # (2, 2, 3)
-    spread = phases.max(axis=(0, 1)) - phases.min(axis=(0, 1))
-    share = spread / np.maximum(phases.mean(axis=(0, 1)), 1e-6)
+    variance = phases[flat].mean(axis=0)  # (2, 2, 3): each phase's fine variance, per channel
+    spread = variance.max(axis=(0, 1)) - variance.min(axis=(0, 1))
+    share = spread / np.maximum(variance.mean(axis=(0, 1)), 1e-6)
     return float(np.median(np.sqrt(spread))), float(np.median(share))
+
+
+def _block_statistics(image: np.ndarray, strip: int = 32) -> tuple[np.ndarray, ...]:
+    """Per ``_BLOCK``² block of ``image`` (its sides multiples of the block): the fine (1 px:
+    the image less its [1 2 1]² blur) energy, the mean tone (0–255) and each phase's fine
+    variance per channel, (rows, cols, 2, 2, 3). ``strip`` block rows at a time, so a 12 MP photo
+    needs tens of MB, not a float copy of itself per step."""
+    import cv2
+
+    b, (h, w) = _BLOCK, image.shape[:2]
+    k = np.array([0.25, 0.5, 0.25], np.float32)
+    energy = np.empty((h // b, w // b), np.float32)
+    tone = np.empty_like(energy)
+    phases = np.empty((h // b, w // b, 2, 2, 3), np.float32)
+    for r0 in range(0, h // b, strip):
+        r1 = min(r0 + strip, h // b)
+        y0, y1 = max(0, r0 * b - 1), min(h, r1 * b + 1)  # one row of context for the blur
+        x = np.ascontiguousarray(image[y0:y1], dtype=np.float32) * 255.0
+        rows = slice(r0 * b - y0, r1 * b - y0)
+        fine = (x - cv2.sepFilter2D(x, -1, k, k, borderType=cv2.BORDER_REFLECT))[rows]
+        x = x[rows]
+        blocks = np.square(fine).reshape(r1 - r0, b // 2, 2, w // b, b // 2, 2, 3)
+        phases[r0:r1] = blocks.mean(axis=(1, 4)).transpose(0, 2, 1, 3, 4)  # (rows, cols, 2, 2, 3)
+        energy[r0:r1] = phases[r0:r1].mean(axis=(2, 3, 4))
+        tone[r0:r1] = x.mean(axis=2).reshape(r1 - r0, b, w // b, b).mean(axis=(1, 3))
+    return energy, tone, phases
 
 
 def is_sensor_noise(image: np.ndarray, region: np.ndarray | None = None) -> bool:
