@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scoring import DATA, Row, load_cbsd68, print_table, psnr  # noqa: E402
+from scoring import DATA, Row, load_cbsd68, psnr, report  # noqa: E402
 
 logger = logging.getLogger("real_photos")
 
@@ -326,11 +326,7 @@ def main() -> int:
     if not (DATA / "cc15_realnoise").is_dir():
         print(f"cc15_realnoise not found at {DATA / 'cc15_realnoise'}; place ../shared/data beside the repo")
         return 2
-    rows = run_real(args.limit, args.sheet)
-    print_table(rows)
-    missed = [f"{r.task} ({r.method})" for r in rows if r.ok is False]
-    print(f"\nMISSED {len(missed)} bar(s): {', '.join(missed)}" if missed else "\nall bars met")
-    return 1 if missed else 0
+    return report(run_real(args.limit, args.sheet))
 
 
 if __name__ == "__main__":

@@ -59,3 +59,27 @@ def print_table(rows: list[Row]) -> None:
         s = "" if r.ssim is None else f"{r.ssim:.4f}"
         notes = " ".join(r.notes)
         print(f"{r.task:<28} {r.method:<22} {r.psnr:>8.2f} {s:>7} {r.n:>4}  {r.bar:<16} {ok} {notes}")
+
+
+def report(rows: list[Row]) -> int:
+    """Print the table and the bars' verdict; the exit status: 1 when a bar is missed, else 0."""
+    print_table(rows)
+    missed = [f"{r.task} ({r.method})" for r in rows if r.ok is False]
+    print(f"\nMISSED {len(missed)} bar(s): {', '.join(missed)}" if missed else "\nall bars met")
+    return 1 if missed else 0
+
+
+def run_offline(folders: tuple[str, ...], make_rows) -> int:
+    """A benchmark's ``main``: offline, warnings only; skipped (status 0, said why) when one of
+    ``folders`` is missing from ``../shared/data``; else ``report(make_rows())``."""
+    import logging
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.WARNING)
+    for folder in folders:
+        if not (DATA / folder).is_dir():
+            print(f"skipped: {DATA / folder} is missing (../shared/data beside the repository)")
+            return 0
+    return report(make_rows())
+

@@ -20,8 +20,6 @@ Rows (``../shared/data`` beside the repository):
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -34,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from real_photos import load_cc15, load_rgb, product  # noqa: E402
-from scoring import DATA, Row, print_table, psnr  # noqa: E402
+from scoring import DATA, Row, psnr, run_offline  # noqa: E402
 
 SAME_TOLERANCE = 0.05  # dB
 CAMERA_BAR = 0.10  # share of the camera model's clean captures read as sensor noise
@@ -114,17 +112,10 @@ def camera_rows() -> list[Row]:
 
 
 def main() -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    logging.basicConfig(level=logging.WARNING)
-    for folder in ("cc15_realnoise", "cbsd68", "cbsd432"):
-        if not (DATA / folder).is_dir():
-            print(f"skipped: {DATA / folder} is missing (../shared/data beside the repository)")
-            return 0
-    rows = cc15_rows() + scan_rows() + camera_rows()
-    print_table(rows)
-    missed = [r.task for r in rows if r.ok is False]
-    print(f"\nMISSED {len(missed)} bar(s): {', '.join(missed)}" if missed else "\nall bars met")
-    return 1 if missed else 0
+    return run_offline(
+        ("cc15_realnoise", "cbsd68", "cbsd432"),
+        lambda: cc15_rows() + scan_rows() + camera_rows(),
+    )
 
 
 if __name__ == "__main__":

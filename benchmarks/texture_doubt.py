@@ -15,8 +15,6 @@ Rows (``../shared/data`` beside the repository):
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from pathlib import Path
 
@@ -28,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from real_photos import load_cc15  # noqa: E402
-from scoring import DATA, Row, print_table  # noqa: E402
+from scoring import DATA, Row, run_offline  # noqa: E402
 
 CAMERA_DOUBT_BAR = 0.10
 SHOWN = ("frisbee09_000000357459.jpg", "airplane09_000000208208.jpg")  # the lawn, the desert
@@ -102,17 +100,10 @@ def coco_rows() -> list[Row]:
 
 
 def main() -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    logging.basicConfig(level=logging.WARNING)
-    for folder in ("cc15_realnoise", "cbsd432", "coco_mval_dev300"):
-        if not (DATA / folder).is_dir():
-            print(f"skipped: {DATA / folder} is missing (../shared/data beside the repository)")
-            return 0
-    rows = cc15_rows() + camera_rows() + coco_rows()
-    print_table(rows)
-    missed = [r.task for r in rows if r.ok is False]
-    print(f"\nMISSED {len(missed)} bar(s): {', '.join(missed)}" if missed else "\nall bars met")
-    return 1 if missed else 0
+    return run_offline(
+        ("cc15_realnoise", "cbsd432", "coco_mval_dev300"),
+        lambda: cc15_rows() + camera_rows() + coco_rows(),
+    )
 
 
 if __name__ == "__main__":
