@@ -52,7 +52,7 @@ class Degradation:
         (``texture_doubt``).
     noise_sensor: the flattest areas' variation carries a camera sensor's colour-filter pattern,
         so the level was read as noise where the learned map took it for texture
-        (``sensor.py``; ``estimator._sensor_checked``).
+        (``sensor.py``; ``estimator._suspicion``).
     """
 
     noise_sigma: float = 0.0

@@ -248,7 +248,7 @@ class NoiseReading:
     the learned reading bears out the flat-patch level (``CONFIDENT_AGREEMENT``), 1 where that was
     not needed (white noise); floor: the flat-patch level of the smoothest tone band
     (``flat_readings``, ``Degradation.noise_floor``); sensor: the flat-patch level was taken as
-    noise on the evidence of a camera sensor's pattern (``_sensor_checked``).
+    noise on the evidence of a camera sensor's pattern (``_suspicion``).
     """
 
     level: float
