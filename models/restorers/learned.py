@@ -187,12 +187,10 @@ class NetworkRestorer(ClassicalRestorer):
         explicit = maps.explicit[rows, cols]
         denoise, dejpeg = maps.denoise[rows, cols], maps.dejpeg[rows, cols]
         deblur = maps.deblur[rows, cols] * (1.0 - maps.bokeh[rows, cols])
-        measured = degradation.noise_sigma
-        if degradation.asked_noise > measured:  # a named "denoise" acts on the suspected level
-            measured = measured + _named(explicit, denoise) * (degradation.asked_noise - measured)
-        elif degradation.automatic_noise < measured:  # a level in doubt: automatic edits take less
-            automatic = degradation.automatic_noise
-            measured = automatic + _named(explicit, denoise) * (measured - automatic)
+        # named "denoise" pixels measure from the asked level (a suspicion included), the rest from
+        # the automatic one (less where in doubt); the two differ only in one of those two cases
+        automatic, asked = degradation.automatic_noise, degradation.asked_noise
+        measured = automatic + _named(explicit, denoise) * (asked - automatic)
         noise = asked_level(measured, s, _named(explicit, denoise), ASKED_FLOORS["noise"]) * denoise
         jpeg = asked_level(
             jpeg_condition(degradation.jpeg_quality), s, _named(explicit, dejpeg), ASKED_FLOORS["jpeg"]
